@@ -1,0 +1,118 @@
+/**
+ * Lossless import and export of already-quantized 4-bit weights, so an existing q4 model can
+ * be re-encoded without any change in quality: bytes in → indices + parameters → same bytes out.
+ */
+import { InvalidInputError } from '../errors.js';
+import type { ParamType } from './half.js';
+import { groupsPerRow, type QuantizedMatrix } from './types.js';
+
+/** An MLX-quantized (bits = 4) linear weight as stored in MLX safetensors. */
+export interface MlxQuantizedWeight {
+  rows: number;
+  cols: number;
+  groupSize: number;
+  /** u32 [rows, cols/8]; weight k of a row is nibble k%8 (bits 4·(k%8)) of word k/8. */
+  weight: Uint32Array;
+  /** 16-bit [rows, cols/groupSize]. */
+  scales: Uint16Array;
+  /** 16-bit [rows, cols/groupSize]. */
+  biases: Uint16Array;
+  /** Storage type of scales and biases (MLX models use f16 or bf16). */
+  paramType: ParamType;
+}
+
+/**
+ * Imports MLX 4-bit weights (w = scale·q + bias) as an `affine` {@link QuantizedMatrix}.
+ *
+ * @example
+ * ```ts
+ * const q = importMlx({ rows, cols, groupSize: 64, weight, scales, biases, paramType: 'bf16' });
+ * ```
+ */
+export function importMlx(m: MlxQuantizedWeight): QuantizedMatrix {
+  const { rows, cols, groupSize } = m;
+  if (!(rows > 0 && cols > 0 && cols % 8 === 0 && cols % groupSize === 0)) {
+    throw new InvalidInputError('BAD_SHAPE', `MLX 4-bit weights need cols divisible by 8 and by the group size, got ${rows}×${cols} g${groupSize}`);
+  }
+  const gpr = groupsPerRow(cols, groupSize);
+  if (m.weight.length !== (rows * cols) / 8) {
+    throw new InvalidInputError('SHAPE_MISMATCH', `MLX weight has ${m.weight.length} words, shape ${rows}×${cols} needs ${(rows * cols) / 8}`);
+  }
+  if (m.scales.length !== rows * gpr || m.biases.length !== rows * gpr) {
+    throw new InvalidInputError('SHAPE_MISMATCH', `MLX scales/biases need ${rows * gpr} entries, got ${m.scales.length}/${m.biases.length}`);
+  }
+  const indices = new Uint8Array(rows * cols);
+  for (let i = 0; i < indices.length; i++) indices[i] = (m.weight[i >>> 3] >>> ((i & 7) * 4)) & 15;
+  return {
+    rows, cols, quantizer: 'affine', groupSize, paramType: m.paramType, indices,
+    scales: m.scales.slice(), biases: m.biases.slice(),
+  };
+}
+
+/** Packs indices into the plain q4 layout: u32 [rows, ceil(cols/8)], nibble k%8 of word k/8. */
+export function packNibbles(indices: Uint8Array, rows: number, cols: number): Uint32Array {
+  const wordsPerRow = Math.ceil(cols / 8);
+  const out = new Uint32Array(rows * wordsPerRow);
+  for (let r = 0; r < rows; r++) {
+    for (let c = 0; c < cols; c++) {
+      out[r * wordsPerRow + (c >>> 3)] |= indices[r * cols + c] << ((c & 7) * 4);
+    }
+  }
+  return out;
+}
+
+/** Exports an `affine` matrix back to MLX's layout (the inverse of {@link importMlx}). */
+export function exportMlx(q: QuantizedMatrix): MlxQuantizedWeight {
+  if (q.quantizer !== 'affine' || !q.biases || q.cols % 8 !== 0 || q.cols % q.groupSize !== 0) {
+    throw new InvalidInputError('NOT_EXPORTABLE', 'only affine matrices with cols divisible by 8 and the group size export to MLX');
+  }
+  return {
+    rows: q.rows, cols: q.cols, groupSize: q.groupSize, paramType: q.paramType,
+    weight: packNibbles(q.indices, q.rows, q.cols), scales: q.scales.slice(), biases: q.biases.slice(),
+  };
+}
+
+/** Bytes of one GGUF Q4_0 block: f16 d + 16 bytes holding 32 nibbles. */
+export const Q4_0_BLOCK_BYTES = 18;
+
+/**
+ * Imports GGUF Q4_0 blocks (w = d·(q − 8), 32 weights per block; weight j of a block is the low
+ * nibble of byte j, weight j+16 its high nibble) as a `symmetric` g32 {@link QuantizedMatrix}.
+ */
+export function importQ4_0(blocks: Uint8Array, rows: number, cols: number): QuantizedMatrix {
+  if (!(rows > 0 && cols > 0 && cols % 32 === 0)) {
+    throw new InvalidInputError('BAD_SHAPE', `Q4_0 needs cols divisible by 32, got ${rows}×${cols}`);
+  }
+  const nBlocks = (rows * cols) / 32;
+  if (blocks.length !== nBlocks * Q4_0_BLOCK_BYTES) {
+    throw new InvalidInputError('SHAPE_MISMATCH', `Q4_0 data has ${blocks.length} bytes, shape ${rows}×${cols} needs ${nBlocks * Q4_0_BLOCK_BYTES}`);
+  }
+  const indices = new Uint8Array(rows * cols);
+  const scales = new Uint16Array(nBlocks);
+  for (let b = 0; b < nBlocks; b++) {
+    const o = b * Q4_0_BLOCK_BYTES;
+    scales[b] = blocks[o] | (blocks[o + 1] << 8);
+    for (let j = 0; j < 16; j++) {
+      const byte = blocks[o + 2 + j];
+      indices[b * 32 + j] = byte & 15;
+      indices[b * 32 + j + 16] = byte >>> 4;
+    }
+  }
+  return { rows, cols, quantizer: 'symmetric', groupSize: 32, paramType: 'f16', indices, scales, biases: null };
+}
+
+/** Exports a `symmetric` g32 f16 matrix to GGUF Q4_0 blocks (the inverse of {@link importQ4_0}). */
+export function exportQ4_0(q: QuantizedMatrix): Uint8Array {
+  if (q.quantizer !== 'symmetric' || q.groupSize !== 32 || q.paramType !== 'f16' || q.cols % 32 !== 0) {
+    throw new InvalidInputError('NOT_EXPORTABLE', 'only symmetric g32 f16 matrices with cols divisible by 32 export to Q4_0');
+  }
+  const nBlocks = (q.rows * q.cols) / 32;
+  const out = new Uint8Array(nBlocks * Q4_0_BLOCK_BYTES);
+  for (let b = 0; b < nBlocks; b++) {
+    const o = b * Q4_0_BLOCK_BYTES;
+    out[o] = q.scales[b] & 0xff;
+    out[o + 1] = q.scales[b] >>> 8;
+    for (let j = 0; j < 16; j++) out[o + 2 + j] = q.indices[b * 32 + j] | (q.indices[b * 32 + j + 16] << 4);
+  }
+  return out;
+}

@@ -1,0 +1,40 @@
+import type { ParamType } from './half.js';
+
+/** Which 4-bit quantizer produced a matrix's indices. */
+export type QuantizerKind = 'affine' | 'symmetric' | 'per-tensor';
+
+/** Quantizers accepted by {@link quantize}, with `affine` the default. */
+export const QUANTIZERS: readonly QuantizerKind[] = ['affine', 'symmetric', 'per-tensor'];
+
+/** Group sizes the quantizers accept. */
+export const GROUP_SIZES: readonly number[] = [32, 64, 128];
+
+/**
+ * A matrix quantized to 4-bit indices, one byte per weight (value 0..15), row-major [rows, cols].
+ *
+ * Dequantization, per group g of row r (groups are `groupSize` columns; a row whose length is
+ * not a multiple ends in a shorter group):
+ * - `affine`:     w = scale[r,g] · q + bias[r,g]          (MLX convention)
+ * - `symmetric`:  w = scale[r,g] · (q − 8)                (Q4_0 convention; `biases` is null)
+ * - `per-tensor`: w = scale[0] · q + bias[0]              (one pair for the whole matrix)
+ */
+export interface QuantizedMatrix {
+  rows: number;
+  cols: number;
+  quantizer: QuantizerKind;
+  /** Columns per parameter group. For `per-tensor` it only sets the kernels' accumulation grouping. */
+  groupSize: number;
+  /** Storage type of `scales` and `biases`. */
+  paramType: ParamType;
+  /** One 4-bit index per weight, row-major. */
+  indices: Uint8Array;
+  /** 16-bit scale patterns, [rows, groupsPerRow] (length 1 for `per-tensor`). */
+  scales: Uint16Array;
+  /** 16-bit bias patterns, same shape as `scales`; null for `symmetric`. */
+  biases: Uint16Array | null;
+}
+
+/** Number of parameter groups in one row. */
+export function groupsPerRow(cols: number, groupSize: number): number {
+  return Math.ceil(cols / groupSize);
+}

@@ -1,0 +1,198 @@
+/**
+ * rANS coder for 4-bit indices in the GPU stream layout (see ./layout.ts and docs/FORMAT.md).
+ *
+ * Coder invariants, after ryg_rans with 16-bit renormalization:
+ * - M = 2^P (P = precision), frequencies f_s sum to M, start c_s = Σ_{t<s} f_t.
+ * - State x is a u32 kept in [L, 2^32) with L = 2^16, between symbols, on both sides.
+ * - Encoder (symbols in reverse): if x ≥ f_s·2^(32−P) emit the low 16 bits and x >>= 16;
+ *   then x = ⌊x/f_s⌋·M + (x mod f_s) + c_s. Since x < 2^32, one shift always suffices.
+ * - Decoder (symbols forward): slot = x mod M, s = the symbol whose range holds slot,
+ *   x = f_s·⌊x/M⌋ + slot − c_s; if x < L then x = x·2^16 + next word. One word at most per
+ *   symbol, no division, no 64-bit arithmetic: exactly what WGSL offers.
+ * - The encoder starts at x = L, so a decoder that ends at x = L having consumed every word
+ *   has proven the stream intact (a free integrity check).
+ */
+import { InvalidInputError, StreamError } from '../errors.js';
+import { ALPHABET, cumulative, histogram, normalizeFrequencies } from './frequencies.js';
+import { chooseGeometry, laneRegion, tileDirectory, tileShape, type LayoutOptions, type StreamGeometry } from './layout.js';
+
+/** Lower bound of the coder state. */
+export const STATE_LOWER_BOUND = 1 << 16;
+
+/** One matrix's entropy-coded indices in the GPU layout. */
+export interface EncodedMatrix {
+  geometry: StreamGeometry;
+  /** Frequencies of the 16 symbols, summing to 2^precision. */
+  freqs: Uint16Array;
+  /** Decoder's initial state per lane (the encoder's final state). */
+  laneStates: Uint32Array;
+  /** Length of each lane's stream in u32 units (two 16-bit words each). */
+  laneLengths: Uint16Array;
+  /** Every tile's striped units followed by its lanes' tails (see ./layout.ts). */
+  data: Uint32Array;
+}
+
+/** Callback for long jobs: `done` of `total` work units (tiles) finished. */
+export type ProgressCallback = (done: number, total: number) => void;
+
+/**
+ * Entropy-codes a matrix of 4-bit indices with one static frequency table.
+ *
+ * @example
+ * ```ts
+ * const q = quantize(weights, rows, cols);
+ * const enc = encodeIndices(q.indices, rows, cols, q.groupSize);
+ * const back = decodeIndices(enc); // bit-exact copy of q.indices
+ * ```
+ */
+export function encodeIndices(
+  indices: Uint8Array, rows: number, cols: number, groupSize: number,
+  options: LayoutOptions = {}, onProgress?: ProgressCallback,
+): EncodedMatrix {
+  if (indices.length !== rows * cols) {
+    throw new InvalidInputError('SHAPE_MISMATCH', `shape ${rows}×${cols} needs ${rows * cols} indices, got ${indices.length}`);
+  }
+  const g = chooseGeometry(rows, cols, groupSize, options);
+  const counts = histogram(indices); // also rejects values ≥ 16
+  const P = g.precision, M = 2 ** P;
+  const freqs = normalizeFrequencies(counts, P);
+  const cum = cumulative(freqs);
+  // Renormalization threshold per symbol: f·2^(32−P) (2^32 for a lone symbol, never reached).
+  const xMax = Float64Array.from(freqs, (f) => f * 2 ** (32 - P));
+  const rcp = Float64Array.from(freqs, (f) => (f ? 1 / f : 0));
+
+  const laneStates = new Uint32Array(g.lanes);
+  const laneLengths = new Uint16Array(g.lanes);
+  const chunks: Uint32Array[] = [];
+  // Each lane's words in emission (reverse) order, ≤ 1 word per symbol, at `laneStride` apart.
+  const laneStride = g.segmentLength * g.rowsPerLane;
+  const lanesPerFullTile = tileShape(g, 0).lanes;
+  const scratch = new Uint16Array(lanesPerFullTile * laneStride);
+  const wordCount = new Uint32Array(lanesPerFullTile);
+  let lane = 0;
+  for (let t = 0; t < g.tiles; t++) {
+    const tile = tileShape(g, t);
+    const lanes = tile.lanes;
+    for (let l = 0; l < lanes; l++) {
+      const { row0, row1, col0, col1 } = laneRegion(g, tile, l);
+      let x = STATE_LOWER_BOUND, w = l * laneStride;
+      for (let r = row1 - 1; r >= row0; r--) {
+        for (let i = r * cols + col1 - 1, stop = r * cols + col0; i >= stop; i--) {
+          const s = indices[i];
+          if (x >= xMax[s]) { scratch[w++] = x & 0xffff; x = (x / 65536) >>> 0; }
+          // ⌊x/f⌋ via the reciprocal can land one low when f divides x; the remainder test fixes it.
+          let q = Math.floor(x * rcp[s]), rem = x - q * freqs[s];
+          if (rem >= freqs[s]) { q++; rem -= freqs[s]; }
+          x = q * M + rem + cum[s];
+        }
+      }
+      wordCount[l] = w - l * laneStride;
+      laneStates[lane + l] = x;
+      laneLengths[lane + l] = (wordCount[l] + 1) >>> 1;
+    }
+    let depth = Infinity, units = 0;
+    for (let l = 0; l < lanes; l++) { depth = Math.min(depth, laneLengths[lane + l]); units += laneLengths[lane + l]; }
+    const out = new Uint32Array(units);
+    // Unit u of lane l holds decode-order words 2u (low half) and 2u+1 (high half; 0 past the end).
+    const unit = (l: number, u: number): number => {
+      const n = wordCount[l], end = l * laneStride + n; // decode-order word k is scratch[end − 1 − k]
+      const lo = scratch[end - 1 - 2 * u];
+      const hi = 2 * u + 1 < n ? scratch[end - 2 - 2 * u] : 0;
+      return (lo | (hi << 16)) >>> 0;
+    };
+    for (let u = 0; u < depth; u++) for (let l = 0; l < lanes; l++) out[u * lanes + l] = unit(l, u);
+    let tail = depth * lanes;
+    for (let l = 0; l < lanes; l++) for (let u = depth; u < laneLengths[lane + l]; u++) out[tail++] = unit(l, u);
+    chunks.push(out);
+    lane += lanes;
+    onProgress?.(t + 1, g.tiles);
+  }
+  let total = 0;
+  for (const c of chunks) total += c.length;
+  const data = new Uint32Array(total);
+  let at = 0;
+  for (const c of chunks) { data.set(c, at); at += c.length; }
+  return { geometry: g, freqs, laneStates, laneLengths, data };
+}
+
+/**
+ * Decode table, one u32 per slot: symbol (bits 0–3), slot − c_s (bits 4–15), f_s (bits 16–28).
+ * The WGSL kernels use the same packing.
+ */
+export function decodeTable(freqs: Uint16Array, precision: number): Uint32Array {
+  const cum = cumulative(freqs);
+  if (cum[ALPHABET] !== 2 ** precision) {
+    throw new StreamError('BAD_FREQUENCIES', `frequencies sum to ${cum[ALPHABET]}, not 2^${precision}`);
+  }
+  const lut = new Uint32Array(2 ** precision);
+  for (let s = 0; s < ALPHABET; s++) {
+    for (let slot = cum[s]; slot < cum[s + 1]; slot++) lut[slot] = (s | ((slot - cum[s]) << 4) | (freqs[s] << 16)) >>> 0;
+  }
+  return lut;
+}
+
+/**
+ * CPU reference decoder: decodes exactly the GPU layout back to indices (row-major [rows, cols]).
+ * Checks, per lane, that the state ends at L and that every word was consumed; throws
+ * {@link StreamError} naming the lane otherwise. Work is bounded by the matrix size whatever
+ * the stream holds.
+ */
+export function decodeIndices(enc: EncodedMatrix, out?: Uint8Array): Uint8Array {
+  const g = enc.geometry;
+  const { rows, cols, precision: P } = g;
+  const result = out ?? new Uint8Array(rows * cols);
+  if (result.length !== rows * cols) throw new InvalidInputError('SHAPE_MISMATCH', `output needs ${rows * cols} bytes`);
+  if (enc.laneStates.length !== g.lanes || enc.laneLengths.length !== g.lanes) {
+    throw new StreamError('BAD_LANE_TABLE', `expected ${g.lanes} lanes, got ${enc.laneStates.length} states and ${enc.laneLengths.length} lengths`);
+  }
+  const lut = decodeTable(enc.freqs, P);
+  const mask = 2 ** P - 1;
+  const L = STATE_LOWER_BOUND;
+  const { base, depth } = tileDirectory(g, enc.laneLengths);
+  if (base[g.tiles] !== enc.data.length) {
+    throw new StreamError('BAD_DATA_LENGTH', `lane lengths add up to ${base[g.tiles]} units, data has ${enc.data.length}`);
+  }
+  // 16-bit view: unit u's low half (the earlier word) is word 2u on a little-endian host.
+  const words = new Uint16Array(enc.data.buffer, enc.data.byteOffset, enc.data.length * 2);
+  let lane = 0;
+  for (let t = 0; t < g.tiles; t++) {
+    const tile = tileShape(g, t);
+    const lanes = tile.lanes, stripedWords = 2 * depth[t];
+    let tailStart = base[t] + depth[t] * lanes;
+    for (let l = 0; l < lanes; l++, lane++) {
+      const { row0, row1, col0, col1 } = laneRegion(g, tile, l);
+      const lenWords = 2 * enc.laneLengths[lane];
+      let x = enc.laneStates[lane] | 0;
+      // Word k of the lane: striped region (k < 2·depth) at 2(base + ⌊k/2⌋·lanes + l) + k%2, tail after.
+      let p = 2 * (base[t] + l), k = 0;
+      const jump = 2 * lanes - 1;
+      for (let r = row0; r < row1; r++) {
+        for (let i = r * cols + col0, end = r * cols + col1; i < end; i++) {
+          // x is held as int32 bits (V8 keeps it in a register); every true value is < 2^32.
+          const e = lut[x & mask];
+          result[i] = e & 15;
+          x = (Math.imul(e >>> 16, x >>> P) + ((e >>> 4) & 0xfff)) | 0;
+          if (x >>> 16 === 0) {
+            if (k === lenWords) throw new StreamError('STREAM_OVERRUN', `lane ${lane} (rows ${row0}–${row1 - 1}, columns ${col0}–${col1 - 1}) reads past its ${lenWords / 2} units`, lane);
+            if (k === stripedWords) p = 2 * tailStart;
+            x = (x << 16) | words[p];
+            k++;
+            p += k <= stripedWords && (k & 1) === 0 ? jump : 1;
+          }
+        }
+      }
+      if (x !== L) throw new StreamError('BAD_FINAL_STATE', `lane ${lane} (rows ${row0}–${row1 - 1}, columns ${col0}–${col1 - 1}) ends in state ${x}, expected ${L}`, lane);
+      // Every unit read, and at most the padding half of the last one left.
+      if (k < lenWords - 1 || (k === lenWords - 1 && words[p] !== 0)) {
+        throw new StreamError('STREAM_UNDERRUN', `lane ${lane} (rows ${row0}–${row1 - 1}, columns ${col0}–${col1 - 1}) left ${lenWords - k} words unread`, lane);
+      }
+      tailStart += enc.laneLengths[lane] - depth[t];
+    }
+  }
+  return result;
+}
+
+/** Bytes of everything the coded indices need besides the quantization parameters. */
+export function encodedBytes(enc: EncodedMatrix): number {
+  return enc.data.length * 4 + enc.laneStates.length * 4 + enc.laneLengths.length * 2 + enc.freqs.length * 2;
+}
