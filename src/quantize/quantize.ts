@@ -163,13 +163,23 @@ export function dequantize(q: QuantizedMatrix): Float32Array {
   return out;
 }
 
-/** Signal-to-quantization-noise ratio in dB: 10·log10(Σw² / Σ(w − ŵ)²). Infinity when exact. */
-export function sqnrDb(original: ArrayLike<number>, reconstructed: ArrayLike<number>): number {
+/** Σw² (signal) and Σ(w − ŵ)² (noise) of a reconstruction. */
+export function quantizationEnergy(original: ArrayLike<number>, reconstructed: ArrayLike<number>): { signal: number; noise: number } {
   let signal = 0, noise = 0;
   for (let i = 0; i < original.length; i++) {
     signal += original[i] * original[i];
     const e = original[i] - reconstructed[i];
     noise += e * e;
   }
+  return { signal, noise };
+}
+
+/** SQNR in dB from energies: 10·log10(signal / noise); Infinity when the noise is zero. */
+export function energyToDb({ signal, noise }: { signal: number; noise: number }): number {
   return noise === 0 ? Infinity : 10 * Math.log10(signal / noise);
+}
+
+/** Signal-to-quantization-noise ratio in dB: 10·log10(Σw² / Σ(w − ŵ)²). Infinity when exact. */
+export function sqnrDb(original: ArrayLike<number>, reconstructed: ArrayLike<number>): number {
+  return energyToDb(quantizationEnergy(original, reconstructed));
 }

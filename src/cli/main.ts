@@ -1,0 +1,130 @@
+#!/usr/bin/env node
+/**
+ * `rans-gemv` command line: analyze, encode and verify models and containers.
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { SingleBar, Presets } from 'cli-progress';
+import { decodeTensor, readContainer, writeContainer } from '../container/container.js';
+import { RansGemvError } from '../errors.js';
+import { loadModelMatrices } from '../io/load.js';
+import { compressMatrix, totalStats, type CompressedMatrix, type CompressOptions } from '../pipeline.js';
+import { QUANTIZERS } from '../quantize/types.js';
+import { bundledModel } from '../paths.js';
+import { histogramChart, statsTable } from './render.js';
+
+const int = (v: string) => {
+  const n = Number(v);
+  if (!Number.isInteger(n)) throw new InvalidArgumentError('not an integer');
+  return n;
+};
+
+function compressOptions(o: { group: number; quantizer: CompressOptions['quantizer']; precision?: number; laneSymbols?: number }): CompressOptions {
+  return { groupSize: o.group, quantizer: o.quantizer, precision: o.precision, symbolsPerLane: o.laneSymbols };
+}
+
+/** Compresses every matrix of a model file, with a progress bar on a terminal. */
+function compressModel(path: string, options: CompressOptions): CompressedMatrix[] {
+  const matrices = loadModelMatrices(new Uint8Array(readFileSync(path)));
+  const total = matrices.reduce((n, m) => n + m.rows * m.cols, 0);
+  const bar = process.stderr.isTTY && total > 1 << 22
+    ? new SingleBar({ format: 'encoding {bar} {percentage}% | {tensor}', stream: process.stderr }, Presets.shades_classic)
+    : null;
+  bar?.start(total, 0, { tensor: '' });
+  let done = 0;
+  const out = matrices.map((m) => {
+    const c = compressMatrix(m, options, (tile, tiles) => bar?.update(done + (m.rows * m.cols * tile) / tiles, { tensor: m.name }));
+    done += m.rows * m.cols;
+    return c;
+  });
+  bar?.stop();
+  return out;
+}
+
+const program = new Command('rans-gemv')
+  .description('rANS-compressed 4-bit weights for fused WebGPU GEMV')
+  .showHelpAfterError();
+
+const quantizerOption = () => new Option('--quantizer <kind>', 'quantizer').choices(QUANTIZERS).default('affine');
+
+program.command('analyze')
+  .description('entropy, coded bits/weight with all metadata, overhead, scale bits and SQNR per 2-D tensor')
+  .argument('[model]', 'safetensors or llama2.c .bin (default: the bundled stories260K)')
+  .option('--group <n>', 'group size (32, 64, 128)', int, 64)
+  .addOption(quantizerOption())
+  .option('--precision <bits>', 'rANS probability precision (10..12)', int)
+  .option('--lane-symbols <n>', 'target symbols per lane stream', int)
+  .option('--json', 'print { tensors, total } as JSON')
+  .action((model: string | undefined, o) => {
+    const path = model ?? bundledModel().model;
+    const results = compressModel(path, compressOptions(o));
+    const total = totalStats(results);
+    if (o.json) {
+      process.stdout.write(`${JSON.stringify({ model: path, tensors: results.map((r) => r.stats), total }, null, 2)}\n`);
+      return;
+    }
+    console.log(`${path}: ${results.length} matrices, ${o.quantizer} g${o.group}\n`);
+    console.log(statsTable(results.map((r) => r.stats), total));
+    console.log(`\nindex histogram over all tensors (entropy of the pooled histogram ignores per-tensor tables):\n${histogramChart(total.histogram)}`);
+  });
+
+program.command('encode')
+  .description('write every 2-D weight tensor into an .rgmv container')
+  .argument('<model>', 'safetensors or llama2.c .bin')
+  .requiredOption('-o, --output <file>', 'container to write')
+  .option('--group <n>', 'group size (32, 64, 128)', int, 64)
+  .addOption(quantizerOption())
+  .option('--precision <bits>', 'rANS probability precision (10..12)', int)
+  .option('--lane-symbols <n>', 'target symbols per lane stream', int)
+  .action((model: string, o) => {
+    const results = compressModel(model, compressOptions(o));
+    const bytes = writeContainer(results.map((r) => ({ name: r.name, quantized: r.quantized, encoded: r.encoded })));
+    writeFileSync(o.output, bytes);
+    const total = totalStats(results);
+    const sqnr = total.sqnrDb === null ? 'imported' : `${total.sqnrDb.toFixed(2)} dB`;
+    console.log(`wrote ${o.output}: ${results.length} tensors, ${bytes.length} bytes, ${total.bitsPerWeight.toFixed(3)} bits/weight coded + ${total.scaleBitsPerWeight.toFixed(3)} scale bits (entropy ${total.entropyBits.toFixed(3)}, SQNR ${sqnr})`);
+  });
+
+program.command('verify')
+  .description('check every checksum and decode every stream on the CPU against the stored index checksum')
+  .argument('<file>', '.rgmv container')
+  .option('--json', 'print the result as JSON')
+  .action((file: string, o) => {
+    const report: { name: string; rows: number; cols: number; ok: boolean; error?: string; code?: string }[] = [];
+    let fault: RansGemvError | null = null;
+    try {
+      for (const t of readContainer(new Uint8Array(readFileSync(file)))) {
+        const entry = { name: t.header.name, rows: t.header.rows, cols: t.header.cols, ok: true };
+        try {
+          decodeTensor(t);
+          report.push(entry);
+        } catch (e) {
+          if (!(e instanceof RansGemvError)) throw e;
+          report.push({ ...entry, ok: false, error: e.message, code: e.code });
+        }
+      }
+    } catch (e) {
+      if (!(e instanceof RansGemvError)) throw e;
+      fault = e;
+    }
+    const ok = !fault && report.every((r) => r.ok);
+    if (o.json) {
+      process.stdout.write(`${JSON.stringify({ file, ok, error: fault ? { code: fault.code, message: fault.message } : undefined, tensors: report }, null, 2)}\n`);
+    } else if (fault) {
+      console.error(`${file}: INVALID: [${fault.code}] ${fault.message}`);
+    } else {
+      for (const r of report.filter((r) => !r.ok)) console.error(`${file}: tensor ${r.name}: [${r.code}] ${r.error}`);
+      const weights = report.reduce((n, r) => n + r.rows * r.cols, 0);
+      console.log(`${file}: ${ok ? 'OK' : 'INVALID'}: ${report.filter((r) => r.ok).length}/${report.length} tensors decoded bit-exactly (${weights} weights)`);
+    }
+    process.exitCode = ok ? 0 : 1;
+  });
+
+try {
+  await program.parseAsync();
+} catch (e) {
+  if (e instanceof RansGemvError) {
+    console.error(`rans-gemv: [${e.code}] ${e.message}`);
+    process.exitCode = 2;
+  } else throw e;
+}

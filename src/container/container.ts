@@ -1,0 +1,287 @@
+/**
+ * The `.rgmv` container: several entropy-coded 4-bit tensors in one file.
+ * docs/FORMAT.md is the normative description; this file implements it and nothing else.
+ *
+ * The parser validates every size and offset against the file length before it copies or
+ * allocates anything, and reports each fault as a {@link ContainerError} with a stable code.
+ */
+import { ContainerError, InvalidInputError, RansGemvError } from '../errors.js';
+import { packNibbles } from '../quantize/import.js';
+import { groupsPerRow, QUANTIZERS, type QuantizedMatrix, type QuantizerKind } from '../quantize/types.js';
+import type { ParamType } from '../quantize/half.js';
+import { decodeIndices, type EncodedMatrix } from '../rans/codec.js';
+import { ALPHABET } from '../rans/frequencies.js';
+import { makeGeometry, tileDirectory } from '../rans/layout.js';
+import { crc32, crc32Of } from './crc.js';
+
+/** First 8 bytes of every container (PNG-style: a high byte, a name, CR LF, ^Z, LF-catchers). */
+export const MAGIC = Uint8Array.of(0x89, 0x52, 0x47, 0x4d, 0x56, 0x0d, 0x0a, 0x1a); // \x89 R G M V \r \n ^Z
+/** The format version this code writes and reads. */
+export const FORMAT_VERSION = 1;
+/** Bytes before the JSON header: magic, version, header length, header CRC. */
+export const PREAMBLE_BYTES = 20;
+
+/** Section names, in the order the writer lays them out. */
+export const SECTION_NAMES = ['scales', 'biases', 'freqs', 'laneStates', 'laneLengths', 'streams'] as const;
+export type SectionName = (typeof SECTION_NAMES)[number];
+
+/** Where a section's bytes lie (absolute file offset) and their CRC-32. */
+export interface SectionRef { offset: number; length: number; crc32: number }
+
+/** One tensor's entry in the JSON header. */
+export interface TensorHeader {
+  name: string;
+  rows: number;
+  cols: number;
+  quantizer: QuantizerKind;
+  groupSize: number;
+  paramType: ParamType;
+  precision: number;
+  segmentLength: number;
+  rowsPerLane: number;
+  rowsPerTile: number;
+  /** CRC-32 of the indices packed as plain q4 (u32 [rows, ceil(cols/8)], little-endian). */
+  indexCrc32: number;
+  sections: Partial<Record<SectionName, SectionRef>>;
+}
+
+/** A tensor to write: its quantization and its coded indices. */
+export interface TensorToWrite {
+  name: string;
+  quantized: QuantizedMatrix;
+  encoded: EncodedMatrix;
+}
+
+/** A tensor read from a container; sections checked, indices not yet decoded. */
+export interface ContainerTensor {
+  header: TensorHeader;
+  /** Quantization parameters (indices are decoded by {@link decodeTensor}). */
+  params: Pick<QuantizedMatrix, 'rows' | 'cols' | 'quantizer' | 'groupSize' | 'paramType' | 'scales' | 'biases'>;
+  encoded: EncodedMatrix;
+}
+
+const align4 = (n: number) => (n + 3) & ~3;
+
+/** CRC-32 of indices in the plain q4 packing, the checksum stored as `indexCrc32`. */
+export function indexChecksum(indices: Uint8Array, rows: number, cols: number): number {
+  return crc32Of(packNibbles(indices, rows, cols));
+}
+
+/**
+ * Serializes tensors into one container.
+ *
+ * @example
+ * ```ts
+ * const q = quantize(w, rows, cols);
+ * const bytes = writeContainer([{ name: 'wq', quantized: q, encoded: encodeIndices(q.indices, rows, cols, q.groupSize) }]);
+ * ```
+ */
+export function writeContainer(tensors: TensorToWrite[]): Uint8Array {
+  const names = new Set<string>();
+  const blobs: { tensor: number; name: SectionName; view: ArrayBufferView }[] = [];
+  const headers: TensorHeader[] = tensors.map(({ name, quantized: q, encoded: e }, i) => {
+    if (!name || names.has(name)) throw new InvalidInputError('BAD_NAME', `tensor names must be unique and non-empty: '${name}'`);
+    names.add(name);
+    const g = e.geometry;
+    if (g.rows !== q.rows || g.cols !== q.cols) throw new InvalidInputError('SHAPE_MISMATCH', `${name}: streams are ${g.rows}×${g.cols}, parameters ${q.rows}×${q.cols}`);
+    const views: [SectionName, ArrayBufferView | null][] = [
+      ['scales', q.scales], ['biases', q.biases], ['freqs', e.freqs],
+      ['laneStates', e.laneStates], ['laneLengths', e.laneLengths], ['streams', e.data],
+    ];
+    for (const [section, view] of views) if (view) blobs.push({ tensor: i, name: section, view });
+    return {
+      name, rows: q.rows, cols: q.cols, quantizer: q.quantizer, groupSize: q.groupSize, paramType: q.paramType,
+      precision: g.precision, segmentLength: g.segmentLength, rowsPerLane: g.rowsPerLane, rowsPerTile: g.rowsPerTile,
+      indexCrc32: indexChecksum(q.indices, q.rows, q.cols), sections: {},
+    };
+  });
+  // Offsets depend on the header's length and the header holds the offsets: lay out with
+  // placeholder offsets, then again with real ones until the length stops changing.
+  let dataStart = 0, headerBytes = new Uint8Array(0);
+  for (let pass = 0; pass < 4; pass++) {
+    let at = dataStart;
+    for (const b of blobs) {
+      headers[b.tensor].sections[b.name] = { offset: at, length: b.view.byteLength, crc32: crc32Of(b.view) };
+      at = align4(at + b.view.byteLength);
+    }
+    headerBytes = new TextEncoder().encode(JSON.stringify({ tensors: headers }));
+    const start = align4(PREAMBLE_BYTES + headerBytes.length);
+    if (start === dataStart) break;
+    dataStart = start;
+  }
+  const last = blobs.at(-1);
+  const total = last ? align4(headers[last.tensor].sections[last.name]!.offset + last.view.byteLength) : dataStart;
+  const out = new Uint8Array(total);
+  const dv = new DataView(out.buffer);
+  out.set(MAGIC, 0);
+  dv.setUint32(8, FORMAT_VERSION, true);
+  dv.setUint32(12, headerBytes.length, true);
+  dv.setUint32(16, crc32(headerBytes), true);
+  out.set(headerBytes, PREAMBLE_BYTES);
+  for (const b of blobs) {
+    out.set(new Uint8Array(b.view.buffer, b.view.byteOffset, b.view.byteLength), headers[b.tensor].sections[b.name]!.offset);
+  }
+  return out;
+}
+
+function fail(code: string, message: string, tensor?: string): never {
+  throw new ContainerError(code, message, tensor);
+}
+
+function isUint(v: unknown, max = 2 ** 32 - 1): v is number {
+  return typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= max;
+}
+
+/** Reads and checks the preamble and JSON header. */
+function readHeader(bytes: Uint8Array): { tensors: unknown[] } {
+  if (bytes.length < PREAMBLE_BYTES) fail('TRUNCATED', `file has ${bytes.length} bytes, the preamble alone needs ${PREAMBLE_BYTES}`);
+  for (let i = 0; i < MAGIC.length; i++) if (bytes[i] !== MAGIC[i]) fail('BAD_MAGIC', 'not an rans-gemv container (bad magic bytes)');
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const version = dv.getUint32(8, true);
+  if (version !== FORMAT_VERSION) fail('UNSUPPORTED_VERSION', `format version ${version}; this reader knows ${FORMAT_VERSION}`);
+  const headerLength = dv.getUint32(12, true);
+  if (headerLength > bytes.length - PREAMBLE_BYTES) fail('TRUNCATED', `header claims ${headerLength} bytes, the file has ${bytes.length - PREAMBLE_BYTES} after the preamble`);
+  const headerBytes = bytes.subarray(PREAMBLE_BYTES, PREAMBLE_BYTES + headerLength);
+  if (crc32(headerBytes) !== dv.getUint32(16, true)) fail('CHECKSUM_MISMATCH', 'header checksum does not match');
+  let header: unknown;
+  try { header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(headerBytes)); } catch { fail('BAD_HEADER', 'header is not valid UTF-8 JSON'); }
+  if (typeof header !== 'object' || header === null || !Array.isArray((header as { tensors?: unknown }).tensors)) {
+    fail('BAD_HEADER', 'header has no tensor table');
+  }
+  return header as { tensors: unknown[] };
+}
+
+/** Validates one tensor entry's fields (types and ranges) without trusting any of them. */
+function checkTensorHeader(raw: unknown, index: number): TensorHeader {
+  if (typeof raw !== 'object' || raw === null) fail('BAD_HEADER', `tensor table entry ${index} is not an object`);
+  const t = raw as Record<string, unknown>;
+  const name = typeof t.name === 'string' && t.name.length > 0 ? t.name : fail('BAD_HEADER', `tensor table entry ${index} has no name`);
+  for (const f of ['rows', 'cols', 'groupSize', 'precision', 'segmentLength', 'rowsPerLane', 'rowsPerTile', 'indexCrc32'] as const) {
+    if (!isUint(t[f])) fail('BAD_HEADER', `field '${f}' is not an unsigned 32-bit integer`, name);
+  }
+  if (!QUANTIZERS.includes(t.quantizer as QuantizerKind)) fail('BAD_HEADER', `unknown quantizer '${String(t.quantizer)}'`, name);
+  if (t.paramType !== 'f16' && t.paramType !== 'bf16') fail('BAD_HEADER', `unknown parameter type '${String(t.paramType)}'`, name);
+  if (typeof t.sections !== 'object' || t.sections === null) fail('BAD_HEADER', 'no section table', name);
+  const sections: Partial<Record<SectionName, SectionRef>> = {};
+  for (const [key, ref] of Object.entries(t.sections as Record<string, unknown>)) {
+    if (!(SECTION_NAMES as readonly string[]).includes(key)) fail('BAD_HEADER', `unknown section '${key}'`, name);
+    const r = ref as Record<string, unknown> | null;
+    if (!r || !isUint(r.offset, Number.MAX_SAFE_INTEGER) || !isUint(r.length, Number.MAX_SAFE_INTEGER) || !isUint(r.crc32)) {
+      fail('BAD_HEADER', `section '${key}' needs integer offset, length and crc32`, name);
+    }
+    sections[key as SectionName] = { offset: r.offset, length: r.length, crc32: r.crc32 };
+  }
+  return { ...(t as unknown as TensorHeader), name, sections };
+}
+
+/**
+ * Parses a container and checks it: structure, every size against the shape it implies, every
+ * offset against the file length, every section checksum. Stream data is not decoded here
+ * (see {@link decodeTensor}). Throws {@link ContainerError}.
+ *
+ * @example
+ * ```ts
+ * const tensors = readContainer(new Uint8Array(await fs.readFile('model.rgmv')));
+ * const q = decodeTensor(tensors[0]); // QuantizedMatrix, index checksum verified
+ * ```
+ */
+export function readContainer(bytes: Uint8Array): ContainerTensor[] {
+  const header = readHeader(bytes);
+  const dataStart = align4(PREAMBLE_BYTES + new DataView(bytes.buffer, bytes.byteOffset).getUint32(12, true));
+  const seen = new Set<string>();
+  const claimed: { start: number; end: number; what: string }[] = [];
+  const checked = header.tensors.map((raw, index) => {
+    const h = checkTensorHeader(raw, index);
+    const name = h.name;
+    if (seen.has(name)) fail('BAD_HEADER', 'duplicate tensor name', name);
+    seen.add(name);
+    let geometry;
+    try {
+      geometry = makeGeometry(h);
+    } catch (e) {
+      if (e instanceof RansGemvError) fail('BAD_HEADER', e.message, name);
+      throw e;
+    }
+    if (!(h.groupSize > 0) || (h.segmentLength !== h.cols && h.segmentLength % h.groupSize !== 0)) {
+      fail('BAD_HEADER', `group size ${h.groupSize} does not divide segment length ${h.segmentLength}`, name);
+    }
+    const paramCount = h.quantizer === 'per-tensor' ? 1 : h.rows * groupsPerRow(h.cols, h.groupSize);
+    const expected: Record<SectionName, number | null> = {
+      scales: paramCount * 2,
+      biases: h.quantizer === 'symmetric' ? null : paramCount * 2,
+      freqs: ALPHABET * 2,
+      laneStates: geometry.lanes * 4,
+      laneLengths: geometry.lanes * 2,
+      streams: null, // any multiple of 4; checked against the lane lengths below
+    };
+    // Bounds first: nothing is copied or allocated until every claimed range lies in the file.
+    for (const s of SECTION_NAMES) {
+      const ref = h.sections[s];
+      const want = expected[s];
+      const required = s !== 'biases' || h.quantizer !== 'symmetric';
+      if (!ref) { if (required) fail('BAD_HEADER', `section '${s}' is missing`, name); continue; }
+      if (!required) fail('BAD_HEADER', `a symmetric tensor has no '${s}' section`, name);
+      if (want !== null && ref.length !== want) fail('BAD_SIZE', `section '${s}' is ${ref.length} bytes, the shape needs ${want}`, name);
+      if (s === 'streams' && ref.length % 4 !== 0) fail('BAD_SIZE', `section '${s}' length ${ref.length} is not a multiple of 4`, name);
+      if (ref.offset % 4 !== 0 || ref.offset < dataStart) fail('BAD_OFFSET', `section '${s}' offset ${ref.offset} is misaligned or inside the header`, name);
+      if (ref.offset + ref.length > bytes.length) fail('TRUNCATED', `section '${s}' ends at ${ref.offset + ref.length}, the file has ${bytes.length} bytes`, name);
+      claimed.push({ start: ref.offset, end: ref.offset + ref.length, what: `${name}.${s}` });
+    }
+    return { h, geometry };
+  });
+  claimed.sort((a, b) => a.start - b.start);
+  for (let i = 1; i < claimed.length; i++) {
+    if (claimed[i].start < claimed[i - 1].end) fail('BAD_OFFSET', `sections ${claimed[i - 1].what} and ${claimed[i].what} overlap`);
+  }
+  return checked.map(({ h, geometry }): ContainerTensor => {
+    const section = (s: SectionName): Uint8Array | null => {
+      const ref = h.sections[s];
+      if (!ref) return null;
+      const slice = bytes.slice(ref.offset, ref.offset + ref.length); // aligned copy
+      if (crc32(slice) !== ref.crc32) fail('CHECKSUM_MISMATCH', `section '${s}' checksum does not match`, h.name);
+      return slice;
+    };
+    const u16 = (b: Uint8Array) => new Uint16Array(b.buffer, b.byteOffset, b.length / 2);
+    const u32 = (b: Uint8Array) => new Uint32Array(b.buffer, b.byteOffset, b.length / 4);
+    const biases = section('biases');
+    const encoded: EncodedMatrix = {
+      geometry,
+      freqs: u16(section('freqs')!),
+      laneStates: u32(section('laneStates')!),
+      laneLengths: u16(section('laneLengths')!),
+      data: u32(section('streams')!),
+    };
+    let freqSum = 0;
+    for (const f of encoded.freqs) freqSum += f;
+    if (freqSum !== 2 ** h.precision) fail('BAD_FREQUENCIES', `frequencies sum to ${freqSum}, not 2^${h.precision}`, h.name);
+    const units = tileDirectory(geometry, encoded.laneLengths).base[geometry.tiles];
+    if (units !== encoded.data.length) fail('BAD_SIZE', `lane lengths add up to ${units} units, the streams section holds ${encoded.data.length}`, h.name);
+    return {
+      header: h,
+      params: {
+        rows: h.rows, cols: h.cols, quantizer: h.quantizer, groupSize: h.groupSize, paramType: h.paramType,
+        scales: u16(section('scales')!), biases: biases ? u16(biases) : null,
+      },
+      encoded,
+    };
+  });
+}
+
+/**
+ * Decodes a tensor's streams on the CPU and proves them bit-exact against the stored index
+ * checksum. Throws {@link ContainerError} (code `STREAM_CORRUPT` or `INDEX_CHECKSUM_MISMATCH`)
+ * naming the tensor.
+ */
+export function decodeTensor(t: ContainerTensor): QuantizedMatrix {
+  let indices: Uint8Array;
+  try {
+    indices = decodeIndices(t.encoded);
+  } catch (e) {
+    if (e instanceof RansGemvError) fail('STREAM_CORRUPT', e.message, t.header.name);
+    throw e;
+  }
+  if (indexChecksum(indices, t.header.rows, t.header.cols) !== t.header.indexCrc32) {
+    fail('INDEX_CHECKSUM_MISMATCH', 'decoded indices do not match the stored index checksum', t.header.name);
+  }
+  return { ...t.params, indices };
+}
