@@ -98,10 +98,9 @@ export function makeGeometry(f: Pick<StreamGeometry, 'rows' | 'cols' | 'precisio
     throw new InvalidInputError('BAD_TILE', `a tile of ${rowsPerTile} rows in lanes of ${rowsPerLane} rows × ${segmentsPerRow} segments is not a whole number of lanes ≤ ${MAX_LANES_PER_TILE}`);
   }
   const tiles = Math.ceil(rows / rowsPerTile);
-  let lanes = 0;
-  const g = { rows, cols, precision, segmentLength, rowsPerLane, rowsPerTile, segmentsPerRow, tiles, lanes };
-  for (let t = 0; t < tiles; t++) lanes += tileShape(g, t).lanes;
-  g.lanes = lanes;
+  const g = { rows, cols, precision, segmentLength, rowsPerLane, rowsPerTile, segmentsPerRow, tiles, lanes: 0 };
+  // Closed form (a header may claim billions of rows; nothing here may loop over them).
+  g.lanes = (tiles - 1) * tileShape(g, 0).lanes + tileShape(g, tiles - 1).lanes;
   return g;
 }
 

@@ -1,0 +1,16 @@
+/**
+ * rans-gemv: rANS-coded 4-bit weights for fused WebGPU GEMV.
+ * @packageDocumentation
+ */
+export * from './errors.js';
+export * from './quantize/types.js';
+export { quantize, dequantize, sqnrDb, groupAffineParams, checkMatrix, type QuantizeOptions } from './quantize/quantize.js';
+export { importMlx, exportMlx, importQ4_0, exportQ4_0, packNibbles, type MlxQuantizedWeight } from './quantize/import.js';
+export type { ParamType } from './quantize/half.js';
+export { encodeIndices, decodeIndices, decodeTable, encodedBytes, STATE_LOWER_BOUND, type EncodedMatrix, type ProgressCallback } from './rans/codec.js';
+export { entropyBits, histogram, normalizeFrequencies } from './rans/frequencies.js';
+export { chooseGeometry, DEFAULT_PRECISION, DEFAULT_SYMBOLS_PER_LANE, type LayoutOptions, type StreamGeometry } from './rans/layout.js';
+export { writeContainer, readContainer, decodeTensor, indexChecksum, FORMAT_VERSION, type ContainerTensor, type TensorHeader, type TensorToWrite } from './container/container.js';
+export { compressMatrix, totalStats, type CompressedMatrix, type MatrixStats, type CompressOptions } from './pipeline.js';
+export { referenceMatVec } from './reference.js';
+export type { WeightMatrix } from './io/model.js';

@@ -1,0 +1,66 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { PREAMBLE_BYTES } from '../src/container/container.js';
+import { bundledModel, packageRoot } from '../src/paths.js';
+
+// The built CLI, exactly what `npx rans-gemv` runs (npm test builds it first).
+const cli = join(packageRoot(), 'dist', 'src', 'cli', 'main.js');
+const run = (...args: string[]) => spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8' });
+const dir = mkdtempSync(join(tmpdir(), 'rans-gemv-cli-'));
+
+describe('rans-gemv CLI', () => {
+  it('analyze --json reports every matrix of the bundled model and a total within 3 % of entropy', () => {
+    const out = JSON.parse(execFileSync(process.execPath, [cli, 'analyze', '--json'], { encoding: 'utf8' }));
+    expect(out.tensors.length).toBe(36);
+    for (const t of [...out.tensors, out.total]) {
+      for (const f of ['name', 'rows', 'cols', 'entropyBits', 'bitsPerWeight', 'overheadPct', 'scaleBitsPerWeight', 'sqnrDb']) expect(t).toHaveProperty(f);
+    }
+    expect(out.total.bitsPerWeight).toBeLessThanOrEqual(out.total.entropyBits * 1.03);
+    expect(out.total.sqnrDb).toBeGreaterThan(19);
+  });
+
+  it('analyze prints a table and a histogram chart; options change the quantizer', () => {
+    const r = run('analyze', bundledModel().model, '--group', '32', '--quantizer', 'symmetric');
+    expect(r.status).toBe(0);
+    expect(r.stdout).toContain('symmetric g32');
+    expect(r.stdout).toMatch(/layers\.4\.w3\s+172×64/);
+    expect(r.stdout).toContain('█');
+    expect(run('analyze', '--group', '48').status).not.toBe(0);
+  });
+
+  it('encode → verify succeeds; a flipped stream byte fails naming the tensor', () => {
+    const file = join(dir, 'model.rgmv');
+    const enc = run('encode', bundledModel().model, '-o', file, '--group', '128', '--precision', '12');
+    expect(enc.status, enc.stderr).toBe(0);
+    const ok = run('verify', file, '--json');
+    expect(ok.status).toBe(0);
+    const report = JSON.parse(ok.stdout);
+    expect(report.ok).toBe(true);
+    expect(report.tensors.length).toBe(36);
+
+    const bytes = new Uint8Array(readFileSync(file));
+    const headerLen = new DataView(bytes.buffer).getUint32(12, true);
+    const header = JSON.parse(new TextDecoder().decode(bytes.subarray(PREAMBLE_BYTES, PREAMBLE_BYTES + headerLen)));
+    const target = header.tensors[7];
+    bytes[target.sections.streams.offset + 3] ^= 0x10;
+    writeFileSync(file, bytes);
+    const bad = run('verify', file);
+    expect(bad.status).not.toBe(0);
+    expect(bad.stderr).toContain(target.name);
+    expect(bad.stderr).toContain('CHECKSUM_MISMATCH');
+  });
+
+  it('reports unreadable input with a typed error and a non-zero exit', () => {
+    const junk = join(dir, 'junk.bin');
+    writeFileSync(junk, new Uint8Array(100));
+    const r = run('analyze', junk);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain('UNKNOWN_FORMAT');
+    const v = run('verify', junk);
+    expect(v.status).toBe(1);
+    expect(v.stderr).toContain('BAD_MAGIC');
+  });
+});
