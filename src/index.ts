@@ -14,3 +14,6 @@ export { writeContainer, readContainer, decodeTensor, indexChecksum, FORMAT_VERS
 export { compressMatrix, totalStats, type CompressedMatrix, type MatrixStats, type CompressOptions } from './pipeline.js';
 export { referenceMatVec } from './reference.js';
 export type { WeightMatrix } from './io/model.js';
+export { uploadMatrix, packGroupParams, DeviceError, type GpuMatrix, type MatrixPart, type MatrixSource, type UploadOptions } from './gpu/upload.js';
+export { fusedMatVec, decodeOnGpu, readStreamStatus, recordDecodeOnly, uploadDense, denseMatVec, MAX_VECTORS, type MatVecMode, type MatVecOptions, type GpuDenseMatrix } from './gpu/matvec.js';
+export { getKernel, bindGroup, kernelSource, reflectBindings, packUniform, KERNEL_FILES, type KernelName, type Kernel, type ReflectedBinding } from './gpu/kernels.js';

@@ -28,6 +28,14 @@ export function fromBf16Bits(bits: number): number {
   return scratch.getFloat32(0, true);
 }
 
+/** Rounds `value` to the nearest bf16 (ties to even) and returns its bit pattern. */
+export function toBf16Bits(value: number): number {
+  scratch.setFloat32(0, value, true);
+  const bits = scratch.getUint32(0, true);
+  if (Number.isNaN(value)) return 0x7fc0;
+  return ((bits + 0x7fff + ((bits >>> 16) & 1)) >>> 16) & 0xffff;
+}
+
 /** Decodes a 16-bit parameter array of the given type into f32 values. */
 export function decodeParams(bits: Uint16Array, type: ParamType): Float32Array {
   const out = new Float32Array(bits.length);

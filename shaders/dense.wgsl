@@ -1,0 +1,68 @@
+// Dense f32 GEMV baseline, same work split as q4.wgsl: each invocation reads 8 consecutive
+// weights per row per step; activations reused for all ROWS rows. Preceded by
+// rows_{subgroup,workgroup}.wgsl.
+
+struct DenseShape {
+  rows: u32,
+  cols: u32,
+}
+
+@group(0) @binding(0) var<uniform> shape: DenseShape;
+@group(0) @binding(1) var<storage, read> weights: array<f32>;
+@group(0) @binding(2) var<storage, read> x: array<f32>;
+@group(0) @binding(3) var<storage, read_write> y: array<f32>;
+
+override VECTORS: u32 = 1u;
+const MAX_VECTORS: u32 = 8u;
+
+fn load8(i: u32, valid: u32) -> array<vec4<f32>, 2> {
+  var v: array<vec4<f32>, 2>;
+  if (valid >= 8u) {
+    v[0] = vec4<f32>(weights[i], weights[i + 1u], weights[i + 2u], weights[i + 3u]);
+    v[1] = vec4<f32>(weights[i + 4u], weights[i + 5u], weights[i + 6u], weights[i + 7u]);
+  } else {
+    for (var j = 0u; j < 8u; j++) {
+      v[j / 4u][j % 4u] = select(0.0, weights[i + j], j < valid);
+    }
+  }
+  return v;
+}
+
+@compute @workgroup_size(THREADS)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>, inputs: RowInputs) {
+  let row0 = (wid.y * groups.x + wid.x) * ROWS;
+  let chunks = (shape.cols + 7u) / 8u;
+  var acc: array<f32, ROWS * MAX_VECTORS>;
+  for (var w = inputs.lid; w < chunks; w += THREADS) {
+    let c0 = w * 8u;
+    let valid = shape.cols - c0;
+    var xa: array<vec4<f32>, MAX_VECTORS>;
+    var xb: array<vec4<f32>, MAX_VECTORS>;
+    for (var m = 0u; m < VECTORS; m++) {
+      let i = m * shape.cols + c0;
+      for (var j = 0u; j < 4u; j++) {
+        xa[m][j] = select(0.0, x[i + j], j < valid);
+        xb[m][j] = select(0.0, x[i + 4u + j], j + 4u < valid);
+      }
+    }
+    for (var r = 0u; r < ROWS; r++) {
+      let row = row0 + r;
+      if (row < shape.rows) {
+        let wv = load8(row * shape.cols + c0, valid);
+        for (var m = 0u; m < VECTORS; m++) {
+          acc[r * MAX_VECTORS + m] += dot(wv[0], xa[m]) + dot(wv[1], xb[m]);
+        }
+      }
+    }
+  }
+  for (var m = 0u; m < VECTORS; m++) {
+    var partial: array<f32, ROWS>;
+    for (var r = 0u; r < ROWS; r++) {
+      partial[r] = acc[r * MAX_VECTORS + m];
+    }
+    let total = reduce_rows(inputs, partial);
+    if (inputs.lid < ROWS && row0 + inputs.lid < shape.rows) {
+      y[m * shape.rows + row0 + inputs.lid] = total;
+    }
+  }
+}

@@ -1,0 +1,74 @@
+// Fused rANS decode + GEMV: y[m] = W · x[m] for VECTORS vectors, W never decompressed in memory.
+// Preceded by params.wgsl and rans_lanes.wgsl. Each lane decodes its block in registers and multiplies on the
+// fly; the group scale and bias are applied once per group: acc += s·Σq·x + b·Σx, where the
+// group sums Σx come from xsum.wgsl.
+
+@group(0) @binding(4) var<storage, read> params: array<u32>;
+@group(0) @binding(5) var<storage, read> x: array<f32>;
+@group(0) @binding(6) var<storage, read> x_group_sums: array<f32>;
+@group(0) @binding(7) var<storage, read_write> y: array<f32>;
+
+override VECTORS: u32 = 1u;
+const MAX_VECTORS: u32 = 8u;
+
+// Row partials of every lane, when rows are split into several segments.
+var<workgroup> partial: array<f32, WG_SIZE * VECTORS>;
+
+@compute @workgroup_size(WG_SIZE)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let t = tile_of(wid.x);
+  var ln = start_lane(lid, t);
+  var acc: array<f32, MAX_VECTORS>;
+  if (lid < t.lanes) {
+    let reg = region_of(lid, t);
+    let cols = shape.cols;
+    let gs = shape.group_size;
+    for (var r = reg.row0; r < reg.row1; r++) {
+      for (var m = 0u; m < VECTORS; m++) {
+        acc[m] = 0.0;
+      }
+      var c = reg.col0;
+      for (var g = reg.col0 / gs; c < reg.col1; g++) {
+        let group_end = min(reg.col1, (g + 1u) * gs);
+        // Explicitly zeroed: relying on a loop-body `var` being re-initialized each iteration
+        // gave stale sums on SwiftShader.
+        var dot: array<f32, MAX_VECTORS>;
+        for (var m = 0u; m < VECTORS; m++) {
+          dot[m] = 0.0;
+        }
+        for (; c < group_end; c++) {
+          let q = f32(decode_symbol(&ln));
+          for (var m = 0u; m < VECTORS; m++) {
+            dot[m] = fma(q, x[m * cols + c], dot[m]);
+          }
+        }
+        let p = unpack_params(params[r * shape.groups_per_row + g], shape.bf16_params != 0u);
+        for (var m = 0u; m < VECTORS; m++) {
+          acc[m] += p.x * dot[m] + p.y * x_group_sums[m * shape.groups_per_row + g];
+        }
+      }
+      if (shape.segments_per_row == 1u) {
+        for (var m = 0u; m < VECTORS; m++) {
+          y[m * shape.rows + r] = acc[m];
+        }
+      }
+    }
+    finish_lane(ln);
+  }
+  // Rows cut into segments (then one row per lane): add the segments' partials.
+  if (shape.segments_per_row > 1u) {
+    for (var m = 0u; m < VECTORS; m++) {
+      partial[lid * VECTORS + m] = acc[m];
+    }
+    workgroupBarrier();
+    if (lid < t.blocks) {
+      for (var m = 0u; m < VECTORS; m++) {
+        var sum = 0.0;
+        for (var s = 0u; s < shape.segments_per_row; s++) {
+          sum += partial[(s * t.blocks + lid) * VECTORS + m];
+        }
+        y[m * shape.rows + t.first_row + lid] = sum;
+      }
+    }
+  }
+}

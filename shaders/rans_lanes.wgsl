@@ -1,0 +1,167 @@
+// Per-lane rANS decoding of the GPU stream layout (docs/FORMAT.md, "Streams").
+// Shared by fused.wgsl and decode.wgsl: the host puts this file in front of the kernel file
+// (WGSL has no #include). One workgroup decodes one tile; invocation `lid` decodes lane `lid`.
+
+struct StreamShape {
+  rows: u32,
+  cols: u32,
+  segment_length: u32,
+  rows_per_lane: u32,
+  rows_per_tile: u32,
+  segments_per_row: u32,
+  group_size: u32,
+  groups_per_row: u32,
+  lanes_per_full_tile: u32,
+  // First tile of this dispatch: matrices too large for one binding are split by tiles.
+  tile_offset: u32,
+  // 1 when the 16-bit quantization parameters are bf16, 0 for f16.
+  bf16_params: u32,
+  // Where the lane states, lane lengths and tile directory start in `lane_meta`.
+  states_offset: u32,
+  lengths_offset: u32,
+  tiles_offset: u32,
+}
+
+@group(0) @binding(0) var<uniform> shape: StreamShape;
+// This dispatch's stream units; the tile directory holds bases relative to this buffer.
+@group(0) @binding(1) var<storage, read> streams: array<u32>;
+// One buffer (WebGPU guarantees only 8 storage bindings per stage), in u32s:
+//  [0, 2^P)            decode table: symbol (bits 0-3), slot - start (bits 4-15), frequency (bits 16-28);
+//  states_offset + l   initial state of lane l;
+//  lengths_offset + i  lengths (in units) of lanes 2i (low half) and 2i+1 (high half);
+//  tiles_offset + 2t   tile t's first unit in `streams`, then its striped depth (host-derived).
+@group(0) @binding(2) var<storage, read> lane_meta: array<u32>;
+// [lanes that failed the end-of-stream check, lowest failed lane]; the host resets it.
+@group(0) @binding(3) var<storage, read_write> status: array<atomic<u32>, 2>;
+
+override PRECISION: u32 = 10u;
+override TABLE_SIZE: u32 = 1u << PRECISION;
+override WG_SIZE: u32 = 64u;
+const STATE_LOWER_BOUND: u32 = 65536u;
+
+var<workgroup> table: array<u32, TABLE_SIZE>;
+var<workgroup> tail_scan: array<u32, WG_SIZE>;
+
+struct Tile {
+  index: u32,
+  first_row: u32,
+  rows_in_tile: u32,
+  blocks: u32,
+  lanes: u32,
+}
+
+struct Lane {
+  x: u32,       // coder state, in [L, 2^32) between symbols
+  k: u32,       // 16-bit words read so far
+  words: u32,   // words the lane owns (2 per unit)
+  base: u32,    // unit 0 of the striped part
+  stride: u32,  // lanes in the tile
+  depth: u32,   // striped units per lane
+  tail: u32,    // first tail unit
+  index: u32,   // global lane number
+}
+
+fn tile_of(workgroup_index: u32) -> Tile {
+  var t: Tile;
+  t.index = workgroup_index + shape.tile_offset;
+  t.first_row = t.index * shape.rows_per_tile;
+  t.rows_in_tile = min(shape.rows_per_tile, shape.rows - t.first_row);
+  t.blocks = (t.rows_in_tile + shape.rows_per_lane - 1u) / shape.rows_per_lane;
+  t.lanes = t.blocks * shape.segments_per_row;
+  return t;
+}
+
+// Loads the decode table into workgroup memory and sets up lane `lid`. Every invocation of
+// the workgroup must call it (it has barriers); lanes past t.lanes get an idle, valid state.
+fn start_lane(lid: u32, t: Tile) -> Lane {
+  for (var i = lid; i < TABLE_SIZE; i += WG_SIZE) {
+    table[i] = lane_meta[i];
+  }
+  let is_active = lid < t.lanes;
+  let lane = t.index * shape.lanes_per_full_tile + lid;
+  let dir = vec2<u32>(lane_meta[shape.tiles_offset + 2u * t.index], lane_meta[shape.tiles_offset + 2u * t.index + 1u]);
+  var len = 0u;
+  if (is_active) {
+    len = (lane_meta[shape.lengths_offset + (lane >> 1u)] >> ((lane & 1u) * 16u)) & 0xffffu;
+  }
+  // A lane's tail starts after the tails of the lanes before it: inclusive prefix sum.
+  let tail_len = select(0u, len - dir.y, is_active);
+  tail_scan[lid] = tail_len;
+  for (var offset = 1u; offset < WG_SIZE; offset = offset * 2u) {
+    workgroupBarrier();
+    var v = 0u;
+    if (lid >= offset) {
+      v = tail_scan[lid - offset];
+    }
+    workgroupBarrier();
+    tail_scan[lid] += v;
+  }
+  workgroupBarrier();
+  var ln: Lane;
+  ln.x = STATE_LOWER_BOUND;
+  if (is_active) {
+    ln.x = lane_meta[shape.states_offset + lane];
+  }
+  ln.k = 0u;
+  ln.words = 2u * len;
+  ln.base = dir.x + lid;
+  ln.stride = t.lanes;
+  ln.depth = dir.y;
+  ln.tail = dir.x + dir.y * t.lanes + tail_scan[lid] - tail_len;
+  ln.index = lane;
+  return ln;
+}
+
+// The lane's next 16-bit word. Past the lane's end (only on corrupt data) it reads 0 from a
+// clamped address; the end-of-lane check reports the fault. No loop depends on the data.
+fn next_word(ln: ptr<function, Lane>) -> u32 {
+  let k = (*ln).k;
+  let u = k >> 1u;
+  var addr = (*ln).tail + (u - (*ln).depth);
+  if (u < (*ln).depth) {
+    addr = (*ln).base + u * (*ln).stride;
+  }
+  (*ln).k = k + 1u;
+  let unit = streams[min(addr, arrayLength(&streams) - 1u)];
+  return select((unit >> ((k & 1u) * 16u)) & 0xffffu, 0u, k >= (*ln).words);
+}
+
+// One rANS step: slot lookup, state update, at most one word of renormalization.
+fn decode_symbol(ln: ptr<function, Lane>) -> u32 {
+  let e = table[(*ln).x & (TABLE_SIZE - 1u)];
+  var x = (e >> 16u) * ((*ln).x >> PRECISION) + ((e >> 4u) & 0xfffu);
+  if (x < STATE_LOWER_BOUND) {
+    x = (x << 16u) | next_word(ln);
+  }
+  (*ln).x = x;
+  return e & 15u;
+}
+
+// An intact lane ends in state L with every word read (the last unit's high half may be padding).
+fn finish_lane(ln: Lane) {
+  var rest = ln;
+  let padding_only = ln.k + 1u == ln.words && next_word(&rest) == 0u;
+  if (ln.x != STATE_LOWER_BOUND || !(ln.k == ln.words || padding_only)) {
+    atomicAdd(&status[0], 1u);
+    atomicMin(&status[1], ln.index);
+  }
+}
+
+// The matrix block lane `lid` codes: rows [row0, row1) × columns [col0, col1).
+struct Region {
+  row0: u32,
+  row1: u32,
+  col0: u32,
+  col1: u32,
+}
+
+fn region_of(lid: u32, t: Tile) -> Region {
+  let segment_index = lid / t.blocks;
+  let block_index = lid % t.blocks;
+  var r: Region;
+  r.row0 = t.first_row + block_index * shape.rows_per_lane;
+  r.row1 = min(r.row0 + shape.rows_per_lane, t.first_row + t.rows_in_tile);
+  r.col0 = segment_index * shape.segment_length;
+  r.col1 = min(shape.cols, r.col0 + shape.segment_length);
+  return r;
+}

@@ -1,0 +1,31 @@
+enable subgroups;
+// Row-tile GEMV scaffolding shared by q4.wgsl and dense.wgsl, subgroup variant: subgroupAdd
+// first, then one pass over the subgroup totals. Correct for any subgroup size (4 to 128) and
+// any mapping of invocations to subgroups. See rows_workgroup.wgsl for the contract.
+
+const ROWS: u32 = 8u;
+const THREADS: u32 = 64u;
+
+struct RowInputs {
+  @builtin(local_invocation_index) lid: u32,
+  @builtin(subgroup_invocation_id) subgroup_lane: u32,
+}
+
+var<workgroup> row_partials: array<f32, THREADS * ROWS>;
+
+fn reduce_rows(inputs: RowInputs, partial: array<f32, ROWS>) -> f32 {
+  let lid = inputs.lid;
+  for (var r = 0u; r < ROWS; r++) {
+    let s = subgroupAdd(partial[r]);
+    row_partials[r * THREADS + lid] = select(0.0, s, inputs.subgroup_lane == 0u);
+  }
+  workgroupBarrier();
+  var total = 0.0;
+  if (lid < ROWS) {
+    for (var i = 0u; i < THREADS; i++) {
+      total += row_partials[lid * THREADS + i];
+    }
+  }
+  workgroupBarrier();
+  return total;
+}

@@ -1,0 +1,144 @@
+/**
+ * WGSL kernels: composing their source from shaders/*.wgsl, reflecting their bindings with
+ * wgsl_reflect, and caching one pipeline per device and specialization.
+ *
+ * Host code never restates a binding number: it names resources, and {@link bindGroup} maps
+ * the names to the bindings the shader declares, failing on any name either side lacks.
+ */
+import { WgslReflect } from 'wgsl_reflect/wgsl_reflect.module.js';
+import { InvalidInputError } from '../errors.js';
+import { WGSL_FILES } from './shaders.generated.js';
+
+/** The kernels and the shader files each is made of, in order (WGSL has no #include). */
+export const KERNEL_FILES = {
+  fused: ['params', 'rans_lanes', 'fused'],
+  decode: ['rans_lanes', 'decode'],
+  xsum: ['xsum'],
+  q4: ['rows', 'params', 'q4'],
+  dense: ['rows', 'dense'],
+} as const;
+
+export type KernelName = keyof typeof KERNEL_FILES;
+
+/** How a kernel's reductions run: subgroup operations when the device has them. */
+export type ReductionVariant = 'subgroup' | 'workgroup';
+
+/** One binding as the shader declares it. */
+export interface ReflectedBinding {
+  name: string;
+  binding: number;
+  type: GPUBufferBindingType;
+  /** For a uniform struct: its u32/f32 members with byte offsets, and its size. */
+  members?: { name: string; offset: number }[];
+  size?: number;
+}
+
+/** The full WGSL source of a kernel (the `rows` part picks the reduction variant). */
+export function kernelSource(kernel: KernelName, variant: ReductionVariant = 'workgroup'): string {
+  return KERNEL_FILES[kernel]
+    .map((f) => (f === 'rows' ? `rows_${variant}` : f))
+    .map((f) => {
+      const text = WGSL_FILES[f];
+      if (text === undefined) throw new Error(`shader file ${f}.wgsl is missing from the build`);
+      return `// ---- ${f}.wgsl ----\n${text}`;
+    })
+    .join('\n');
+}
+
+/** Every buffer binding of a kernel, from wgsl_reflect (group 0 only, as all kernels use). */
+export function reflectBindings(source: string): ReflectedBinding[] {
+  const r = new WgslReflect(source);
+  const out: ReflectedBinding[] = [];
+  for (const v of r.uniforms) {
+    const members = (v.members ?? []).map((m) => ({ name: m.name, offset: m.offset }));
+    out.push({ name: v.name, binding: v.binding, type: 'uniform', members, size: v.size });
+  }
+  for (const v of r.storage) out.push({ name: v.name, binding: v.binding, type: v.access === 'read' ? 'read-only-storage' : 'storage' });
+  for (const v of [...r.uniforms, ...r.storage]) {
+    if (v.group !== 0) throw new Error(`binding ${v.name} is in group ${v.group}; kernels use group 0 only`);
+  }
+  return out.sort((a, b) => a.binding - b.binding);
+}
+
+/** A compiled kernel: its pipeline and the bindings it declares. */
+export interface Kernel {
+  name: KernelName;
+  pipeline: GPUComputePipeline;
+  layout: GPUBindGroupLayout;
+  bindings: ReflectedBinding[];
+}
+
+const cache = new WeakMap<GPUDevice, Map<string, Kernel>>();
+
+/** Whether a device can run the subgroup variants. */
+export function reductionVariant(device: GPUDevice): ReductionVariant {
+  return device.features.has('subgroups') ? 'subgroup' : 'workgroup';
+}
+
+/**
+ * The pipeline of `kernel` specialized with `constants` (WGSL overrides), created once per device.
+ *
+ * @example
+ * ```ts
+ * const k = getKernel(device, 'q4', { VECTORS: 4 });
+ * pass.setPipeline(k.pipeline);
+ * pass.setBindGroup(0, bindGroup(device, k, { shape, nibbles, params, x, y }));
+ * ```
+ */
+export function getKernel(device: GPUDevice, kernel: KernelName, constants: Record<string, number> = {}): Kernel {
+  const variant = reductionVariant(device);
+  const key = `${kernel}/${variant}/${JSON.stringify(Object.entries(constants).sort())}`;
+  let perDevice = cache.get(device);
+  if (!perDevice) cache.set(device, (perDevice = new Map()));
+  const hit = perDevice.get(key);
+  if (hit) return hit;
+  const code = kernelSource(kernel, variant);
+  const bindings = reflectBindings(code);
+  const layout = device.createBindGroupLayout({
+    label: `rans-gemv ${kernel}`,
+    entries: bindings.map((b) => ({ binding: b.binding, visibility: GPUShaderStage.COMPUTE, buffer: { type: b.type } })),
+  });
+  const pipeline = device.createComputePipeline({
+    label: `rans-gemv ${kernel}`,
+    layout: device.createPipelineLayout({ bindGroupLayouts: [layout] }),
+    compute: { module: device.createShaderModule({ label: `rans-gemv ${kernel}`, code }), entryPoint: 'main', constants },
+  });
+  const k: Kernel = { name: kernel, pipeline, layout, bindings };
+  perDevice.set(key, k);
+  return k;
+}
+
+/**
+ * A bind group for `kernel` from buffers named as in the WGSL. Throws when a binding has no
+ * buffer or a buffer matches no binding (host and shader disagree).
+ */
+export function bindGroup(device: GPUDevice, kernel: Kernel, buffers: Record<string, GPUBuffer | GPUBufferBinding>): GPUBindGroup {
+  const names = new Set(kernel.bindings.map((b) => b.name));
+  for (const n of Object.keys(buffers)) {
+    if (!names.has(n)) throw new InvalidInputError('BINDING_MISMATCH', `kernel ${kernel.name} has no binding named '${n}'`);
+  }
+  return device.createBindGroup({
+    label: `rans-gemv ${kernel.name}`,
+    layout: kernel.layout,
+    entries: kernel.bindings.map((b) => {
+      const buf = buffers[b.name];
+      if (!buf) throw new InvalidInputError('BINDING_MISMATCH', `kernel ${kernel.name} needs a buffer for '${b.name}'`);
+      return { binding: b.binding, resource: 'buffer' in buf ? buf : { buffer: buf } };
+    }),
+  });
+}
+
+/**
+ * Bytes of a kernel's uniform struct with `values` written at the offsets the WGSL declares
+ * (every member is a u32). Throws when the names differ from the struct's members.
+ */
+export function packUniform(kernel: Kernel, binding: string, values: Record<string, number>): Uint32Array {
+  const b = kernel.bindings.find((x) => x.name === binding && x.type === 'uniform');
+  if (!b?.members || b.size === undefined) throw new InvalidInputError('BINDING_MISMATCH', `kernel ${kernel.name} has no uniform '${binding}'`);
+  const declared = b.members.map((m) => m.name).sort().join(',');
+  const given = Object.keys(values).sort().join(',');
+  if (declared !== given) throw new InvalidInputError('BINDING_MISMATCH', `kernel ${kernel.name} uniform '${binding}' has members [${declared}], host gave [${given}]`);
+  const out = new Uint32Array(Math.ceil(b.size / 16) * 4);
+  for (const m of b.members) out[m.offset / 4] = values[m.name];
+  return out;
+}

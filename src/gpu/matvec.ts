@@ -1,0 +1,292 @@
+/**
+ * Matrix-vector products on the GPU: `fusedMatVec` (fused rANS decode + GEMV, or the q4 paths),
+ * GPU decoding to nibbles, and the dense f32 baseline.
+ */
+import { InvalidInputError, StreamError } from '../errors.js';
+import { bindGroup, getKernel, packUniform } from './kernels.js';
+import { DeviceError, type GpuMatrix, type MatrixPart } from './upload.js';
+
+const STORAGE = 0x80, COPY_DST = 0x08, COPY_SRC = 0x04, MAP_READ = 0x01, UNIFORM = 0x40;
+/** Most vectors one call multiplies (the kernels are specialized for 1..8). */
+export const MAX_VECTORS = 8;
+
+/** How {@link fusedMatVec} computes the product. */
+export type MatVecMode = 'fused' | 'decode-then-q4' | 'q4';
+
+/** Options of {@link fusedMatVec} and {@link denseMatVec}. */
+export interface MatVecOptions {
+  /**
+   * `fused` (default): decode the streams in registers, multiplying on the fly.
+   * `decode-then-q4`: decode once on the GPU into a cached q4 buffer, then plain q4 GEMV.
+   * `q4`: plain q4 GEMV on nibbles uploaded from the host (`uploadMatrix(..., { q4: true })`).
+   */
+  mode?: MatVecMode;
+  /** Vectors in x (M ≤ 8). Default: x's length / cols. */
+  vectors?: number;
+  /** Record into this encoder instead of submitting; then `output` is required. */
+  encoder?: GPUCommandEncoder;
+  /** Caller-owned output, [M, rows] f32, STORAGE usage. */
+  output?: GPUBuffer;
+}
+
+type Recorded = MatVecOptions & { encoder: GPUCommandEncoder; output: GPUBuffer };
+
+/** queue.writeBuffer for any typed array (TS types reject views of ArrayBufferLike). */
+function write(device: GPUDevice, b: GPUBuffer, data: ArrayBufferView): void {
+  device.queue.writeBuffer(b, 0, data as ArrayBufferView<ArrayBuffer>);
+}
+
+function uniform(device: GPUDevice, data: Uint32Array): GPUBuffer {
+  const b = device.createBuffer({ size: data.byteLength, usage: UNIFORM | COPY_DST });
+  write(device, b, data);
+  return b;
+}
+
+function dispatchSize(workgroups: number): [number, number] {
+  return workgroups <= 65535 ? [workgroups, 1] : [65535, Math.ceil(workgroups / 65535)];
+}
+
+/** Lanes per workgroup for a matrix: its widest tile, rounded up for the hardware. */
+function workgroupSize(m: GpuMatrix): number {
+  const lanes = m.geometry.rowsPerTile / m.geometry.rowsPerLane * m.geometry.segmentsPerRow;
+  return lanes >= 32 ? Math.ceil(lanes / 32) * 32 : Math.ceil(lanes / 4) * 4;
+}
+
+function streamUniform(m: GpuMatrix, kernel: ReturnType<typeof getKernel>, part: MatrixPart): Uint32Array {
+  const g = m.geometry;
+  return packUniform(kernel, 'shape', {
+    rows: m.rows, cols: m.cols, segment_length: g.segmentLength, rows_per_lane: g.rowsPerLane,
+    rows_per_tile: g.rowsPerTile, segments_per_row: g.segmentsPerRow, group_size: m.groupSize,
+    groups_per_row: m.groupsPerRow, lanes_per_full_tile: g.rowsPerTile / g.rowsPerLane * g.segmentsPerRow,
+    tile_offset: part.firstTile, bf16_params: m.bf16Params ? 1 : 0,
+    states_offset: m.metaOffsets.states, lengths_offset: m.metaOffsets.lengths, tiles_offset: m.metaOffsets.tiles,
+  });
+}
+
+function streamBuffers(m: GpuMatrix, part: MatrixPart) {
+  return { streams: part.streams, lane_meta: m.laneMeta, status: m.status };
+}
+
+function streamConstants(m: GpuMatrix) {
+  return { PRECISION: m.geometry.precision, WG_SIZE: workgroupSize(m) };
+}
+
+/** Records the GPU decode of every part into its `decoded` nibbles (allocated on first use). */
+function recordDecode(device: GPUDevice, m: GpuMatrix, pass: GPUComputePassEncoder, temps: GPUBuffer[]): void {
+  const kernel = getKernel(device, 'decode', streamConstants(m));
+  pass.setPipeline(kernel.pipeline);
+  for (const part of m.parts) {
+    part.decoded ??= device.createBuffer({ label: 'rans-gemv decoded q4', size: Math.max(4, part.rows * Math.ceil(m.cols / 8) * 4), usage: STORAGE | COPY_SRC });
+    const shape = uniform(device, streamUniform(m, kernel, part));
+    temps.push(shape);
+    pass.setBindGroup(0, bindGroup(device, kernel, { shape, ...streamBuffers(m, part), nibbles: part.decoded }));
+    pass.dispatchWorkgroups(part.tiles);
+  }
+}
+
+function recordFused(device: GPUDevice, m: GpuMatrix, x: GPUBuffer, vectors: number, y: GPUBuffer, pass: GPUComputePassEncoder, temps: GPUBuffer[]): void {
+  const xsum = getKernel(device, 'xsum');
+  const sumShape = uniform(device, packUniform(xsum, 'shape', { cols: m.cols, group_size: m.groupSize, groups_per_row: m.groupsPerRow, vectors }));
+  temps.push(sumShape);
+  pass.setPipeline(xsum.pipeline);
+  pass.setBindGroup(0, bindGroup(device, xsum, { shape: sumShape, x, sums: m.groupSums }));
+  pass.dispatchWorkgroups(Math.ceil((m.groupsPerRow * vectors) / 64));
+  const kernel = getKernel(device, 'fused', { ...streamConstants(m), VECTORS: vectors });
+  pass.setPipeline(kernel.pipeline);
+  for (const part of m.parts) {
+    const shape = uniform(device, streamUniform(m, kernel, part));
+    temps.push(shape);
+    pass.setBindGroup(0, bindGroup(device, kernel, { shape, ...streamBuffers(m, part), params: m.params, x, x_group_sums: m.groupSums, y }));
+    pass.dispatchWorkgroups(part.tiles);
+  }
+}
+
+function recordQ4(device: GPUDevice, m: GpuMatrix, source: 'q4' | 'decoded', x: GPUBuffer, vectors: number, y: GPUBuffer, pass: GPUComputePassEncoder, temps: GPUBuffer[]): void {
+  const kernel = getKernel(device, 'q4', { VECTORS: vectors });
+  pass.setPipeline(kernel.pipeline);
+  for (const part of m.parts) {
+    const shape = uniform(device, packUniform(kernel, 'shape', {
+      rows: part.rows, first_row: part.firstRow, total_rows: m.rows, cols: m.cols,
+      group_size: m.groupSize, groups_per_row: m.groupsPerRow, bf16_params: m.bf16Params ? 1 : 0,
+    }));
+    temps.push(shape);
+    pass.setBindGroup(0, bindGroup(device, kernel, { shape, nibbles: part[source]!, params: m.params, x, y }));
+    pass.dispatchWorkgroups(...dispatchSize(Math.ceil(part.rows / 8)));
+  }
+}
+
+function checkBuffer(b: GPUBuffer, what: string, bytes: number, usage: number): void {
+  if ((b.usage & usage) !== usage) throw new InvalidInputError('BAD_USAGE', `${what} buffer needs usage STORAGE${usage & COPY_SRC ? ' | COPY_SRC' : ''}`);
+  if (b.size < bytes) throw new InvalidInputError('SHAPE_MISMATCH', `${what} buffer has ${b.size} bytes, needs ${bytes}`);
+}
+
+/**
+ * Shared driver: validates x and the output, uploads a Float32Array x, records the product,
+ * and either leaves it in the caller's encoder or submits and reads y back.
+ */
+function runProduct(
+  device: GPUDevice, rows: number, cols: number, x: Float32Array | GPUBuffer, options: MatVecOptions,
+  record: (x: GPUBuffer, vectors: number, y: GPUBuffer, pass: GPUComputePassEncoder, temps: GPUBuffer[]) => void,
+): Promise<Float32Array> | undefined {
+  const isArray = x instanceof Float32Array;
+  const available = isArray ? x.length : x.size / 4;
+  const vectors = options.vectors ?? available / cols;
+  if (!Number.isInteger(vectors) || vectors < 1 || vectors > MAX_VECTORS || vectors * cols > available) {
+    throw new InvalidInputError('SHAPE_MISMATCH', `x holds ${available} values: not 1..${MAX_VECTORS} vectors of ${cols}`);
+  }
+  if (isArray && x.length !== vectors * cols) throw new InvalidInputError('SHAPE_MISMATCH', `x has ${x.length} values, ${vectors} vectors of ${cols} need ${vectors * cols}`);
+  if (!isArray) checkBuffer(x, 'x', vectors * cols * 4, STORAGE);
+  if (options.encoder && !options.output) throw new InvalidInputError('MISSING_OUTPUT', 'recording into an encoder needs options.output');
+  const yBytes = vectors * rows * 4;
+  if (options.output) checkBuffer(options.output, 'output', yBytes, STORAGE);
+
+  const temps: GPUBuffer[] = [];
+  let xBuf: GPUBuffer;
+  if (isArray) {
+    xBuf = device.createBuffer({ label: 'rans-gemv x', size: x.byteLength, usage: STORAGE | COPY_DST });
+    write(device, xBuf, x);
+    temps.push(xBuf);
+  } else xBuf = x;
+  const y = options.output ?? device.createBuffer({ label: 'rans-gemv y', size: yBytes, usage: STORAGE | COPY_SRC });
+  const encoder = options.encoder ?? device.createCommandEncoder({ label: 'rans-gemv matvec' });
+  const pass = encoder.beginComputePass({ label: 'rans-gemv matvec' });
+  record(xBuf, vectors, y, pass, temps);
+  pass.end();
+  if (options.encoder) {
+    // The caller submits later: free the temporaries once this queue's work is done.
+    void device.queue.onSubmittedWorkDone().then(() => temps.forEach((b) => b.destroy()));
+    return undefined;
+  }
+  return (async () => {
+    const read = device.createBuffer({ label: 'rans-gemv readback', size: yBytes, usage: MAP_READ | COPY_DST });
+    if (!options.output) temps.push(y); // a caller-owned output stays
+    encoder.copyBufferToBuffer(y, 0, read, 0, yBytes);
+    device.queue.submit([encoder.finish()]);
+    await read.mapAsync(MAP_READ);
+    const out = new Float32Array(read.getMappedRange().slice(0));
+    read.destroy();
+    temps.forEach((b) => b.destroy());
+    return out;
+  })();
+}
+
+function checkMatrix(device: GPUDevice, m: GpuMatrix): void {
+  if (m.device !== device) throw new DeviceError('WRONG_DEVICE', 'the matrix was uploaded to another device');
+  if (m.lost) throw new DeviceError('DEVICE_LOST', 'the device holding the matrix was lost or destroyed');
+}
+
+/**
+ * y = W·x for M ≤ 8 vectors ([M, cols] → [M, rows]), W compressed on the GPU.
+ *
+ * Without `options.encoder` it submits and resolves to y. With it, it records into the caller's
+ * encoder (how a runtime composes its passes) and writes `options.output`.
+ *
+ * @example
+ * ```ts
+ * const m = uploadMatrix(device, { params: q, encoded });
+ * const y = await fusedMatVec(device, m, x);                          // fused, M = 1
+ * fusedMatVec(device, m, xBuf, { encoder, output: yBuf, vectors: 4 }); // inside a runtime
+ * ```
+ */
+export function fusedMatVec(device: GPUDevice, m: GpuMatrix, x: Float32Array | GPUBuffer, options: Recorded): void;
+export function fusedMatVec(device: GPUDevice, m: GpuMatrix, x: Float32Array | GPUBuffer, options?: MatVecOptions): Promise<Float32Array>;
+export function fusedMatVec(device: GPUDevice, m: GpuMatrix, x: Float32Array | GPUBuffer, options: MatVecOptions = {}): Promise<Float32Array> | void {
+  checkMatrix(device, m);
+  const mode = options.mode ?? 'fused';
+  if (!['fused', 'decode-then-q4', 'q4'].includes(mode)) throw new InvalidInputError('BAD_MODE', `unknown mode '${mode}'`);
+  if (mode === 'q4' && !m.hostQ4) throw new InvalidInputError('MODE_UNAVAILABLE', "mode 'q4' needs a matrix uploaded with { q4: true }");
+  return runProduct(device, m.rows, m.cols, x, options, (xBuf, vectors, y, pass, temps) => {
+    if (mode === 'fused') return recordFused(device, m, xBuf, vectors, y, pass, temps);
+    if (mode === 'q4') return recordQ4(device, m, 'q4', xBuf, vectors, y, pass, temps);
+    if (!m.decodedReady) {
+      recordDecode(device, m, pass, temps);
+      m.decodedReady = true;
+    }
+    recordQ4(device, m, 'decoded', xBuf, vectors, y, pass, temps);
+  });
+}
+
+/** Records a GPU decode of the whole matrix into its `decoded` nibbles (e.g. to time the decoder alone). */
+export function recordDecodeOnly(device: GPUDevice, m: GpuMatrix, encoder: GPUCommandEncoder): void {
+  checkMatrix(device, m);
+  const temps: GPUBuffer[] = [];
+  const pass = encoder.beginComputePass({ label: 'rans-gemv decode' });
+  recordDecode(device, m, pass, temps);
+  pass.end();
+  void device.queue.onSubmittedWorkDone().then(() => temps.forEach((b) => b.destroy()));
+}
+
+/** The status the decoding kernels left: lanes that failed their end-of-stream check. */
+export async function readStreamStatus(device: GPUDevice, m: GpuMatrix): Promise<{ failedLanes: number; firstFailedLane: number | null }> {
+  const read = device.createBuffer({ size: 8, usage: MAP_READ | COPY_DST });
+  const enc = device.createCommandEncoder();
+  enc.copyBufferToBuffer(m.status, 0, read, 0, 8);
+  device.queue.submit([enc.finish()]);
+  await read.mapAsync(MAP_READ);
+  const [failed, first] = new Uint32Array(read.getMappedRange().slice(0));
+  read.destroy();
+  return { failedLanes: failed, firstFailedLane: failed ? first : null };
+}
+
+/**
+ * Decodes the whole matrix on the GPU and returns the indices as plain q4 nibbles
+ * (u32 [rows, ceil(cols/8)]). Throws {@link StreamError} when any lane fails its
+ * end-of-stream check (a corrupt stream still terminates: every loop is bounded by the shape).
+ */
+export async function decodeOnGpu(device: GPUDevice, m: GpuMatrix): Promise<Uint32Array> {
+  checkMatrix(device, m);
+  device.queue.writeBuffer(m.status, 0, Uint32Array.of(0, 0xffffffff));
+  const enc = device.createCommandEncoder({ label: 'rans-gemv decode' });
+  recordDecodeOnly(device, m, enc);
+  const wordsPerRow = Math.ceil(m.cols / 8);
+  const total = m.rows * wordsPerRow * 4;
+  const read = device.createBuffer({ size: Math.max(4, total), usage: MAP_READ | COPY_DST });
+  for (const part of m.parts) enc.copyBufferToBuffer(part.decoded!, 0, read, part.firstRow * wordsPerRow * 4, part.rows * wordsPerRow * 4);
+  device.queue.submit([enc.finish()]);
+  m.decodedReady = true;
+  await read.mapAsync(MAP_READ);
+  const out = new Uint32Array(read.getMappedRange().slice(0, total));
+  read.destroy();
+  const status = await readStreamStatus(device, m);
+  if (status.failedLanes) throw new StreamError('GPU_STREAM_CORRUPT', `${status.failedLanes} lanes failed the end-of-stream check on the GPU (first: lane ${status.firstFailedLane})`, status.firstFailedLane ?? undefined);
+  return out;
+}
+
+/** A dense f32 matrix on the GPU, the uncompressed baseline. */
+export interface GpuDenseMatrix {
+  readonly device: GPUDevice;
+  readonly rows: number;
+  readonly cols: number;
+  readonly weights: GPUBuffer;
+  lost: boolean;
+  destroy(): void;
+}
+
+/** Uploads a row-major f32 matrix for {@link denseMatVec}. */
+export function uploadDense(device: GPUDevice, weights: Float32Array, rows: number, cols: number): GpuDenseMatrix {
+  if (weights.length !== rows * cols) throw new InvalidInputError('SHAPE_MISMATCH', `${rows}×${cols} needs ${rows * cols} weights, got ${weights.length}`);
+  if (weights.byteLength > Math.min(device.limits.maxStorageBufferBindingSize, device.limits.maxBufferSize)) {
+    throw new InvalidInputError('LIMIT_EXCEEDED', `a dense ${rows}×${cols} matrix needs ${weights.byteLength} bytes, over the device's binding limit`);
+  }
+  const b = device.createBuffer({ label: 'rans-gemv dense', size: weights.byteLength, usage: STORAGE | COPY_DST });
+  write(device, b, weights);
+  const d: GpuDenseMatrix = { device, rows, cols, weights: b, lost: false, destroy: () => b.destroy() };
+  void device.lost.then(() => { d.lost = true; });
+  return d;
+}
+
+/** y = W·x with a dense f32 matrix (same options as {@link fusedMatVec}, `mode` ignored). */
+export function denseMatVec(device: GPUDevice, d: GpuDenseMatrix, x: Float32Array | GPUBuffer, options: Recorded): void;
+export function denseMatVec(device: GPUDevice, d: GpuDenseMatrix, x: Float32Array | GPUBuffer, options?: MatVecOptions): Promise<Float32Array>;
+export function denseMatVec(device: GPUDevice, d: GpuDenseMatrix, x: Float32Array | GPUBuffer, options: MatVecOptions = {}): Promise<Float32Array> | void {
+  if (d.device !== device) throw new DeviceError('WRONG_DEVICE', 'the matrix was uploaded to another device');
+  if (d.lost) throw new DeviceError('DEVICE_LOST', 'the device holding the matrix was lost or destroyed');
+  return runProduct(device, d.rows, d.cols, x, options, (xBuf, vectors, y, pass, temps) => {
+    const kernel = getKernel(device, 'dense', { VECTORS: vectors });
+    const shape = uniform(device, packUniform(kernel, 'shape', { rows: d.rows, cols: d.cols }));
+    temps.push(shape);
+    pass.setPipeline(kernel.pipeline);
+    pass.setBindGroup(0, bindGroup(device, kernel, { shape, weights: d.weights, x: xBuf, y }));
+    pass.dispatchWorkgroups(...dispatchSize(Math.ceil(d.rows / 8)));
+  });
+}

@@ -1,0 +1,185 @@
+/**
+ * Uploading a compressed matrix to the GPU: streams (split across bindings when needed),
+ * lane tables, tile directory, decode table and packed group parameters.
+ */
+import { InvalidInputError, RansGemvError } from '../errors.js';
+import { fromBf16Bits, fromF16Bits, toBf16Bits, toF16Bits } from '../quantize/half.js';
+import { packNibbles } from '../quantize/import.js';
+import { groupsPerRow, type QuantizedMatrix } from '../quantize/types.js';
+import { decodeTable, type EncodedMatrix } from '../rans/codec.js';
+import { tileDirectory, tileShape, type StreamGeometry } from '../rans/layout.js';
+
+/** A device that was lost or destroyed, or a matrix used on another device. */
+export class DeviceError extends RansGemvError {}
+
+/** What {@link uploadMatrix} needs: quantization parameters and the coded indices. */
+export interface MatrixSource {
+  /** A `QuantizedMatrix`, or a container tensor's `params`; `indices` enables the plain q4 mode. */
+  params: Pick<QuantizedMatrix, 'rows' | 'cols' | 'quantizer' | 'groupSize' | 'paramType' | 'scales' | 'biases'> & { indices?: Uint8Array };
+  encoded: EncodedMatrix;
+}
+
+/** Options of {@link uploadMatrix}. */
+export interface UploadOptions {
+  /** Also upload the plain q4 nibbles (from `params.indices`) for `mode: 'q4'`. Default false. */
+  q4?: boolean;
+  /** Largest buffer binding to use; default the device's maxStorageBufferBindingSize. */
+  maxBindingBytes?: number;
+  label?: string;
+}
+
+/** A range of tiles decoded by one dispatch, with its own stream (and q4) buffers. */
+export interface MatrixPart {
+  firstTile: number;
+  tiles: number;
+  firstRow: number;
+  rows: number;
+  streams: GPUBuffer;
+  /** Plain q4 nibbles of this part's rows uploaded from the host (`q4` mode), or null. */
+  q4: GPUBuffer | null;
+  /** The same nibbles decoded on the GPU (`decode-then-q4`), allocated on first use. */
+  decoded: GPUBuffer | null;
+}
+
+/** A GPU-resident compressed matrix. Create with {@link uploadMatrix}; free with `destroy()`. */
+export interface GpuMatrix {
+  readonly device: GPUDevice;
+  readonly rows: number;
+  readonly cols: number;
+  readonly groupSize: number;
+  readonly groupsPerRow: number;
+  readonly bf16Params: boolean;
+  readonly geometry: StreamGeometry;
+  readonly parts: MatrixPart[];
+  readonly params: GPUBuffer;
+  /** Decode table, lane states, lane lengths and tile directory in one buffer (see rans_lanes.wgsl). */
+  readonly laneMeta: GPUBuffer;
+  /** u32 offsets of the lane states, lane lengths and tile directory in `laneMeta`. */
+  readonly metaOffsets: { states: number; lengths: number; tiles: number };
+  /** [failed lanes, lowest failed lane], written by the decoding kernels. */
+  readonly status: GPUBuffer;
+  /** Scratch for the activations' group sums (8 vectors). */
+  readonly groupSums: GPUBuffer;
+  /** True once every part's `decoded` nibbles have been recorded (decode-then-q4 decodes once). */
+  decodedReady: boolean;
+  /** Whether plain q4 nibbles were uploaded from the host (needed by `mode: 'q4'`). */
+  readonly hostQ4: boolean;
+  /** Bytes each mode must read per product, weights side (streams, tables, parameters). */
+  readonly bytes: { fused: number; q4: number };
+  /** Set when the device is lost or destroyed. */
+  lost: boolean;
+  destroy(): void;
+}
+
+const USAGE_STORAGE = 0x80, USAGE_COPY_DST = 0x08, USAGE_COPY_SRC = 0x04; // GPUBufferUsage values
+
+function buffer(device: GPUDevice, data: ArrayBufferView, label: string, extraUsage = 0): GPUBuffer {
+  // Zero-length bindings are invalid: keep at least one u32.
+  const size = Math.max(4, Math.ceil(data.byteLength / 4) * 4);
+  const b = device.createBuffer({ label, size, usage: USAGE_STORAGE | USAGE_COPY_DST | extraUsage, mappedAtCreation: true });
+  new Uint8Array(b.getMappedRange()).set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+  b.unmap();
+  return b;
+}
+
+/** Scale and bias per group as two 16-bit floats in one u32, for every quantizer. */
+export function packGroupParams(p: MatrixSource['params']): Uint32Array {
+  const n = p.rows * groupsPerRow(p.cols, p.groupSize);
+  const out = new Uint32Array(n);
+  // w = s·(q − 8) is w = s·q + (−8s); −8s is exact in f16 and bf16 (an exponent change).
+  const negEight = (bits: number) => (p.paramType === 'f16'
+    ? toF16Bits(-8 * fromF16Bits(bits))
+    : toBf16Bits(-8 * fromBf16Bits(bits)));
+  for (let i = 0; i < n; i++) {
+    const j = p.quantizer === 'per-tensor' ? 0 : i;
+    const s = p.scales[j];
+    const b = p.biases ? p.biases[j] : negEight(s);
+    out[i] = (s | (b << 16)) >>> 0;
+  }
+  return out;
+}
+
+/**
+ * Uploads a compressed matrix. Checks device limits and splits streams (and q4 nibbles) that
+ * exceed `maxStorageBufferBindingSize` into several parts, one dispatch each.
+ *
+ * @example
+ * ```ts
+ * const c = compressMatrix({ name: 'wq', rows, cols, kind: 'float', weights });
+ * const m = uploadMatrix(device, { params: c.quantized, encoded: c.encoded });
+ * const y = await fusedMatVec(device, m, x);
+ * ```
+ */
+export function uploadMatrix(device: GPUDevice, source: MatrixSource, options: UploadOptions = {}): GpuMatrix {
+  const { params: p, encoded: e } = source;
+  const g = e.geometry;
+  if (g.rows !== p.rows || g.cols !== p.cols) throw new InvalidInputError('SHAPE_MISMATCH', `streams are ${g.rows}×${g.cols}, parameters ${p.rows}×${p.cols}`);
+  if (g.segmentLength !== g.cols && g.segmentLength % p.groupSize !== 0) {
+    throw new InvalidInputError('BAD_LAYOUT', `segment length ${g.segmentLength} is not a multiple of the group size ${p.groupSize}`);
+  }
+  if (options.q4 && !p.indices) throw new InvalidInputError('MISSING_INDICES', 'q4 upload needs params.indices');
+  const limit = Math.min(options.maxBindingBytes ?? Infinity, device.limits.maxStorageBufferBindingSize, device.limits.maxBufferSize);
+  const label = options.label ?? 'rans-gemv matrix';
+  const gpr = groupsPerRow(p.cols, p.groupSize);
+  const packedParams = packGroupParams(p);
+  if (packedParams.byteLength > limit) throw new InvalidInputError('LIMIT_EXCEEDED', `group parameters need ${packedParams.byteLength} bytes, over the binding limit of ${limit}`);
+  const laneTiles = tileShape(g, 0).lanes;
+  if (laneTiles > device.limits.maxComputeInvocationsPerWorkgroup) {
+    throw new InvalidInputError('LIMIT_EXCEEDED', `a tile has ${laneTiles} lanes, the device allows ${device.limits.maxComputeInvocationsPerWorkgroup} invocations per workgroup`);
+  }
+
+  // Parts: consecutive tiles whose streams and q4 nibbles each fit one binding.
+  const { base, depth } = tileDirectory(g, e.laneLengths);
+  const wordsPerRow = Math.ceil(p.cols / 8);
+  const packed = options.q4 ? packNibbles(p.indices!, p.rows, p.cols) : null;
+  const parts: MatrixPart[] = [];
+  const tileDir = new Uint32Array(2 * g.tiles);
+  let first = 0;
+  const close = (end: number) => {
+    const firstRow = first * g.rowsPerTile, lastRow = Math.min(p.rows, end * g.rowsPerTile);
+    const streams = buffer(device, e.data.subarray(base[first], base[end]), `${label} streams ${parts.length}`);
+    const q4 = packed ? buffer(device, packed.subarray(firstRow * wordsPerRow, lastRow * wordsPerRow), `${label} q4 ${parts.length}`) : null;
+    parts.push({ firstTile: first, tiles: end - first, firstRow, rows: lastRow - firstRow, streams, q4, decoded: null });
+    first = end;
+  };
+  for (let t = 0; t < g.tiles; t++) {
+    tileDir[2 * t] = base[t] - base[first];
+    tileDir[2 * t + 1] = depth[t];
+    const streamBytes = (base[t + 1] - base[first]) * 4;
+    const q4Bytes = (Math.min(p.rows, (t + 1) * g.rowsPerTile) - first * g.rowsPerTile) * wordsPerRow * 4;
+    if (Math.max(streamBytes, q4Bytes) > limit || t - first >= 65535) {
+      if (t === first) throw new InvalidInputError('LIMIT_EXCEEDED', `tile ${t} alone needs ${Math.max(streamBytes, q4Bytes)} bytes, over the binding limit of ${limit}`);
+      close(t);
+      tileDir[2 * t] = 0;
+    }
+  }
+  close(g.tiles);
+
+  const table = decodeTable(e.freqs, g.precision);
+  const offsets = { states: table.length, lengths: table.length + g.lanes, tiles: table.length + g.lanes + Math.ceil(g.lanes / 2) };
+  const meta = new Uint32Array(offsets.tiles + tileDir.length);
+  meta.set(table);
+  meta.set(e.laneStates, offsets.states);
+  new Uint16Array(meta.buffer, offsets.lengths * 4, g.lanes).set(e.laneLengths);
+  meta.set(tileDir, offsets.tiles);
+  if (meta.byteLength > limit) throw new InvalidInputError('LIMIT_EXCEEDED', `lane metadata needs ${meta.byteLength} bytes, over the binding limit of ${limit}`);
+  const status = buffer(device, Uint32Array.of(0, 0xffffffff), `${label} status`, USAGE_COPY_SRC);
+  const streamBytes = e.data.byteLength + e.laneStates.byteLength + e.laneLengths.byteLength + 2 ** g.precision * 4;
+  const m: GpuMatrix = {
+    device, rows: p.rows, cols: p.cols, groupSize: p.groupSize, groupsPerRow: gpr, bf16Params: p.paramType === 'bf16',
+    geometry: g, parts,
+    params: buffer(device, packedParams, `${label} params`),
+    laneMeta: buffer(device, meta, `${label} lane metadata`), metaOffsets: offsets,
+    status,
+    groupSums: device.createBuffer({ label: `${label} group sums`, size: 8 * gpr * 4, usage: USAGE_STORAGE }),
+    decodedReady: false, hostQ4: packed !== null,
+    bytes: { fused: streamBytes + packedParams.byteLength, q4: p.rows * wordsPerRow * 4 + packedParams.byteLength },
+    lost: false,
+    destroy() {
+      for (const b of [m.params, m.laneMeta, m.status, m.groupSums]) b.destroy();
+      for (const part of parts) { part.streams.destroy(); part.q4?.destroy(); part.decoded?.destroy(); }
+    },
+  };
+  void device.lost.then(() => { m.lost = true; });
+  return m;
+}

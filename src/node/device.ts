@@ -1,0 +1,71 @@
+/**
+ * A WebGPU device in Node through Dawn (npm `webgpu`). Picks whatever adapter the machine has
+ * (Metal on a Mac, Vulkan elsewhere); on Linux with no GPU adapter it falls back by itself to the
+ * SwiftShader Vulkan driver of an installed Chromium, and says so in `software`.
+ */
+import { existsSync } from 'node:fs';
+import { create, globals } from 'webgpu';
+import { DeviceError } from '../gpu/upload.js';
+
+/** SwiftShader ICDs shipped by Chromium packages. */
+export const SWIFTSHADER_ICDS = ['/usr/lib/chromium/vk_swiftshader_icd.json', '/usr/lib/chromium-browser/vk_swiftshader_icd.json', '/opt/google/chrome/vk_swiftshader_icd.json'];
+
+/** A device and what it runs on. */
+export interface NodeDevice {
+  device: GPUDevice;
+  adapterInfo: GPUAdapterInfo;
+  /** A one-line description: vendor, architecture, device, backend. */
+  description: string;
+  /** True when running on SwiftShader (a CPU implementation): timings are not GPU timings. */
+  software: boolean;
+}
+
+// dawn.node crashes if the object create() returned is collected while a device lives.
+const instances: unknown[] = [];
+
+async function adapterFrom(flags: string[]): Promise<GPUAdapter | null> {
+  const gpu = create(flags) as GPU;
+  instances.push(gpu);
+  return gpu.requestAdapter({ powerPreference: 'high-performance' });
+}
+
+/**
+ * Requests a device with the library's optional features (subgroups, timestamp-query,
+ * shader-f16) and the adapter's largest buffer and workgroup-memory limits.
+ *
+ * @example
+ * ```ts
+ * const { device, description, software } = await requestNodeDevice();
+ * ```
+ */
+export async function requestNodeDevice(options: { dawnFlags?: string[] } = {}): Promise<NodeDevice> {
+  Object.assign(globalThis, globals);
+  const flags = options.dawnFlags ?? ['disable-dawn-features=timestamp_quantization'];
+  let adapter = await adapterFrom(flags);
+  let software = false;
+  if (!adapter && process.platform === 'linux' && !process.env.VK_ICD_FILENAMES) {
+    const icd = SWIFTSHADER_ICDS.find((p) => existsSync(p));
+    if (icd) {
+      process.env.VK_ICD_FILENAMES = icd;
+      adapter = await adapterFrom(flags);
+    }
+  }
+  if (!adapter) {
+    throw new DeviceError('NO_ADAPTER', 'no WebGPU adapter: install a GPU driver with Vulkan/Metal support, or Chromium (its SwiftShader driver) and libvulkan1 on Linux');
+  }
+  const info = adapter.info;
+  software = /swiftshader/i.test(`${info.vendor} ${info.architecture} ${info.device} ${info.description}`) || software;
+  const wanted: GPUFeatureName[] = ['subgroups', 'timestamp-query', 'shader-f16'];
+  const device = await adapter.requestDevice({
+    requiredFeatures: wanted.filter((f) => adapter.features.has(f)),
+    requiredLimits: {
+      maxStorageBufferBindingSize: adapter.limits.maxStorageBufferBindingSize,
+      maxBufferSize: adapter.limits.maxBufferSize,
+      maxComputeWorkgroupStorageSize: adapter.limits.maxComputeWorkgroupStorageSize,
+      maxComputeInvocationsPerWorkgroup: adapter.limits.maxComputeInvocationsPerWorkgroup,
+      maxComputeWorkgroupSizeX: adapter.limits.maxComputeWorkgroupSizeX,
+    },
+  });
+  const description = [info.vendor, info.architecture, info.device, info.description].filter(Boolean).join(' / ') || 'unknown adapter';
+  return { device, adapterInfo: info, description, software };
+}
