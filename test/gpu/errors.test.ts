@@ -1,0 +1,112 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { decodeTensor, readContainer, writeContainer } from '../../src/container/container.js';
+import { crc32 } from '../../src/container/crc.js';
+import { InvalidInputError, StreamError } from '../../src/errors.js';
+import { decodeOnGpu, fusedMatVec, readStreamStatus } from '../../src/gpu/matvec.js';
+import { uploadMatrix } from '../../src/gpu/upload.js';
+import { loadModelMatrices } from '../../src/io/load.js';
+import { requestNodeDevice } from '../../src/node/device.js';
+import { bundledModel } from '../../src/paths.js';
+import { compressMatrix } from '../../src/pipeline.js';
+import { packNibbles } from '../../src/quantize/import.js';
+import { referenceMatVec } from '../../src/reference.js';
+import { firstMismatch, rng, weights } from '../helpers.js';
+import { absRowSums, maxScaledError, TOLERANCE, useDevice } from './setup.js';
+
+const gpu = useDevice();
+const code = async (f: () => unknown) => { try { await f(); } catch (e) { return (e as { code?: string }).code ?? String(e); } return 'no error'; };
+
+describe('bad input to the GPU API', () => {
+  const c = compressMatrix({ name: 'w', rows: 20, cols: 96, kind: 'float', weights: weights(20 * 96, 'gaussian', 1) });
+
+  it('rejects wrong x shapes, too many vectors, unusable buffers and unavailable modes', async () => {
+    const { device } = gpu.get();
+    const m = uploadMatrix(device, { params: c.quantized, encoded: c.encoded });
+    expect(await code(() => fusedMatVec(device, m, new Float32Array(95)))).toBe('SHAPE_MISMATCH');
+    expect(await code(() => fusedMatVec(device, m, new Float32Array(9 * 96)))).toBe('SHAPE_MISMATCH');
+    expect(await code(() => fusedMatVec(device, m, new Float32Array(96), { mode: 'q4' }))).toBe('MODE_UNAVAILABLE');
+    expect(await code(() => fusedMatVec(device, m, new Float32Array(96), { mode: 'nope' as never }))).toBe('BAD_MODE');
+    const noStorage = device.createBuffer({ size: 96 * 4, usage: GPUBufferUsage.COPY_DST });
+    expect(await code(() => fusedMatVec(device, m, noStorage))).toBe('BAD_USAGE');
+    const x = device.createBuffer({ size: 96 * 4, usage: GPUBufferUsage.STORAGE });
+    const small = device.createBuffer({ size: 16, usage: GPUBufferUsage.STORAGE });
+    const encoder = device.createCommandEncoder();
+    expect(await code(() => fusedMatVec(device, m, x, { encoder } as never))).toBe('MISSING_OUTPUT');
+    expect(await code(() => fusedMatVec(device, m, x, { encoder, output: small }))).toBe('SHAPE_MISMATCH');
+    for (const b of [noStorage, x, small]) b.destroy();
+    m.destroy();
+  });
+
+  it('rejects a matrix whose tiles exceed the binding limit, and mismatched sources', () => {
+    const { device } = gpu.get();
+    expect(() => uploadMatrix(device, { params: c.quantized, encoded: c.encoded }, { maxBindingBytes: 64 })).toThrowError(InvalidInputError);
+    const other = compressMatrix({ name: 'o', rows: 21, cols: 96, kind: 'float', weights: weights(21 * 96, 'gaussian', 2) });
+    expect(() => uploadMatrix(device, { params: other.quantized, encoded: c.encoded })).toThrowError(expect.objectContaining({ code: 'SHAPE_MISMATCH' }));
+  });
+
+  it('a destroyed device and a matrix from another device give typed errors', async () => {
+    const second = await requestNodeDevice();
+    const m = uploadMatrix(second.device, { params: c.quantized, encoded: c.encoded });
+    expect(await code(() => fusedMatVec(gpu.get().device, m, new Float32Array(96)))).toBe('WRONG_DEVICE');
+    second.device.destroy();
+    await second.device.lost;
+    expect(await code(() => fusedMatVec(second.device, m, new Float32Array(96)))).toBe('DEVICE_LOST');
+  });
+});
+
+describe('corrupt streams terminate and are reported', () => {
+  it('garbage stream words behind valid container checksums: the GPU decode stops and says which lane', async () => {
+    const { device } = gpu.get();
+    const rows = 64, cols = 512;
+    const good = compressMatrix({ name: 'w', rows, cols, kind: 'float', weights: weights(rows * cols, 'laplace', 3) }, { symbolsPerLane: 256 });
+    // Garbage with the section checksum recomputed: only the stream checks can catch it.
+    const data = good.encoded.data.slice();
+    const r = rng(77);
+    for (let i = 0; i < data.length; i++) data[i] = Math.floor(r() * 2 ** 32);
+    const [t] = readContainer(writeContainer([{ ...good, encoded: { ...good.encoded, data } }]));
+    expect(crc32(new Uint8Array(data.buffer))).toBe(t.header.sections.streams!.crc32);
+    expect(() => decodeTensor(t)).toThrowError(expect.objectContaining({ code: 'STREAM_CORRUPT' }));
+
+    const m = uploadMatrix(device, { params: t.params, encoded: t.encoded });
+    await expect(decodeOnGpu(device, m)).rejects.toThrowError(StreamError);
+    const status = await readStreamStatus(device, m);
+    expect(status.failedLanes).toBeGreaterThan(0);
+    expect(status.firstFailedLane).toBeGreaterThanOrEqual(0);
+    // The fused kernel on the same garbage also finishes (every loop is bounded by the shape).
+    const y = await fusedMatVec(device, m, new Float32Array(cols).fill(1));
+    expect(y.length).toBe(rows);
+    m.destroy();
+  });
+
+  it('lying lane lengths and states are caught the same way', async () => {
+    const { device } = gpu.get();
+    const c = compressMatrix({ name: 'w', rows: 16, cols: 256, kind: 'float', weights: weights(16 * 256, 'gaussian', 5) }, { symbolsPerLane: 256 });
+    const states = c.encoded.laneStates.slice();
+    states[5] ^= 0x00400000;
+    const m = uploadMatrix(device, { params: c.quantized, encoded: { ...c.encoded, laneStates: states } });
+    await expect(decodeOnGpu(device, m)).rejects.toThrowError(expect.objectContaining({ code: 'GPU_STREAM_CORRUPT', lane: 5 }));
+    m.destroy();
+  });
+});
+
+describe('stories260K matrices through every mode', () => {
+  it('all 36 matrices: GPU indices bit-exact and y within tolerance (M = 2)', async () => {
+    const { device } = gpu.get();
+    const matrices = loadModelMatrices(new Uint8Array(readFileSync(bundledModel().model)));
+    for (const mat of matrices) {
+      const c = compressMatrix(mat, { groupSize: 32 });
+      const m = uploadMatrix(device, { params: c.quantized, encoded: c.encoded }, { q4: true });
+      expect(firstMismatch(await decodeOnGpu(device, m), packNibbles(c.quantized.indices, mat.rows, mat.cols)), mat.name).toBe(-1);
+      const r = rng(mat.rows);
+      const x = Float32Array.from({ length: 2 * mat.cols }, () => r() * 2 - 1);
+      const ref = referenceMatVec(c.quantized, x);
+      const sums = absRowSums(c.quantized, x);
+      for (const mode of ['fused', 'decode-then-q4', 'q4'] as const) {
+        const y = await fusedMatVec(device, m, x, { mode });
+        expect(maxScaledError(y, ref, sums), `${mat.name} ${mode}`).toBeLessThan(TOLERANCE);
+      }
+      m.destroy();
+    }
+  });
+});

@@ -1,0 +1,136 @@
+import { describe, expect, it } from 'vitest';
+import { decodeOnGpu, denseMatVec, fusedMatVec, uploadDense, type MatVecMode } from '../../src/gpu/matvec.js';
+import { bindGroup, getKernel, kernelSource, KERNEL_FILES, reflectBindings, type KernelName } from '../../src/gpu/kernels.js';
+import { uploadMatrix } from '../../src/gpu/upload.js';
+import { compressMatrix, type CompressedMatrix } from '../../src/pipeline.js';
+import { importMlx } from '../../src/quantize/import.js';
+import { packNibbles } from '../../src/quantize/import.js';
+import type { QuantizerKind } from '../../src/quantize/types.js';
+import { referenceMatVec } from '../../src/reference.js';
+import { firstMismatch, rng, weights } from '../helpers.js';
+import { absRowSums, maxScaledError, TOLERANCE, useDevice } from './setup.js';
+
+const gpu = useDevice();
+const MODES: MatVecMode[] = ['fused', 'decode-then-q4', 'q4'];
+
+function compress(rows: number, cols: number, opts: { quantizer?: QuantizerKind; groupSize?: number; symbolsPerLane?: number; precision?: number; seed?: number } = {}): CompressedMatrix {
+  const w = weights(rows * cols, 'gaussian', opts.seed ?? rows * 31 + cols);
+  return compressMatrix({ name: `${rows}x${cols}`, rows, cols, kind: 'float', weights: w }, opts);
+}
+
+function randomX(n: number, seed: number): Float32Array {
+  const r = rng(seed);
+  return Float32Array.from({ length: n }, () => r() * 2 - 1);
+}
+
+async function checkAllModes(c: CompressedMatrix, vectors: number[], opts: { maxBindingBytes?: number } = {}) {
+  const { device } = gpu.get();
+  const m = uploadMatrix(device, { params: c.quantized, encoded: c.encoded }, { q4: true, ...opts });
+  try {
+    const nibbles = await decodeOnGpu(device, m);
+    expect(firstMismatch(nibbles, packNibbles(c.quantized.indices, c.quantized.rows, c.quantized.cols))).toBe(-1);
+    for (const v of vectors) {
+      const x = randomX(v * c.quantized.cols, v);
+      const ref = referenceMatVec(c.quantized, x);
+      const sums = absRowSums(c.quantized, x);
+      for (const mode of MODES) {
+        const y = await fusedMatVec(device, m, x, { mode });
+        expect(y.length).toBe(ref.length);
+        expect(maxScaledError(y, ref, sums), `${mode} M=${v}`).toBeLessThan(TOLERANCE);
+      }
+    }
+    return m.parts.length;
+  } finally {
+    m.destroy();
+  }
+}
+
+describe('kernels on real WebGPU vs the CPU reference', () => {
+  it.each([[1, 1], [1, 7], [7, 1], [64, 64], [172, 64], [64, 172], [33, 1000], [19, 200]])('%i×%i: indices bit-exact, all modes, M = 1 and 3', async (rows, cols) => {
+    await checkAllModes(compress(rows, cols, { groupSize: 32 }), [1, 3]);
+  });
+
+  it('M = 1..8 on a ragged shape', async () => {
+    await checkAllModes(compress(45, 330, { groupSize: 64, symbolsPerLane: 128 }), [1, 2, 3, 4, 5, 6, 7, 8]);
+  });
+
+  it.each(['affine', 'symmetric', 'per-tensor'] as QuantizerKind[])('%s quantizer, g128, precision 12', async (quantizer) => {
+    await checkAllModes(compress(24, 600, { quantizer, groupSize: 128, precision: 12, symbolsPerLane: 256 }), [2]);
+  });
+
+  it('bf16 parameters imported losslessly from MLX', async () => {
+    const r = rng(3);
+    const rows = 24, cols = 256, groupSize = 64;
+    const bf16 = (v: number) => new Uint32Array(Float32Array.of(v).buffer)[0] >>> 16;
+    const quantized = importMlx({
+      rows, cols, groupSize, paramType: 'bf16',
+      weight: Uint32Array.from({ length: (rows * cols) / 8 }, () => Math.floor(r() * 2 ** 32)),
+      scales: Uint16Array.from({ length: rows * 4 }, () => bf16(0.001 + r() * 0.01)),
+      biases: Uint16Array.from({ length: rows * 4 }, () => bf16(-0.05 * r())),
+    });
+    const c = compressMatrix({ name: 'mlx', rows, cols, kind: 'quantized', quantized });
+    await checkAllModes(c, [1, 2]);
+  });
+
+  it('ragged tiles, lanes and groups: rows cut into segments with a short last segment', async () => {
+    await checkAllModes(compress(70, 2100, { groupSize: 64, symbolsPerLane: 512 }), [1, 4]);
+  });
+
+  it('1024×4096 (16 lanes per row-tile of 16 rows), M = 1 and 8', async () => {
+    await checkAllModes(compress(1024, 4096), [1, 8]);
+  }, 600_000);
+
+  it('splits streams across bindings when they exceed the binding limit', async () => {
+    const parts = await checkAllModes(compress(96, 512, { symbolsPerLane: 128 }), [1, 2], { maxBindingBytes: 8192 });
+    expect(parts).toBeGreaterThanOrEqual(3);
+  });
+
+  it('records into the caller\'s encoder and writes a caller-owned output', async () => {
+    const { device } = gpu.get();
+    const c = compress(40, 256);
+    const m = uploadMatrix(device, { params: c.quantized, encoded: c.encoded });
+    const x = randomX(2 * 256, 9);
+    const xBuf = device.createBuffer({ size: x.byteLength, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
+    device.queue.writeBuffer(xBuf, 0, x);
+    const yBuf = device.createBuffer({ size: 2 * 40 * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC });
+    const read = device.createBuffer({ size: 2 * 40 * 4, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    const encoder = device.createCommandEncoder();
+    expect(fusedMatVec(device, m, xBuf, { encoder, output: yBuf })).toBeUndefined();
+    encoder.copyBufferToBuffer(yBuf, 0, read, 0, 2 * 40 * 4);
+    device.queue.submit([encoder.finish()]);
+    await read.mapAsync(GPUMapMode.READ);
+    const y = new Float32Array(read.getMappedRange().slice(0));
+    expect(maxScaledError(y, referenceMatVec(c.quantized, x), absRowSums(c.quantized, x))).toBeLessThan(TOLERANCE);
+    m.destroy();
+  });
+
+  it('dense f32 baseline matches the f64 product', async () => {
+    const { device } = gpu.get();
+    const rows = 37, cols = 203;
+    const w = weights(rows * cols, 'laplace', 4);
+    const d = uploadDense(device, w, rows, cols);
+    const x = randomX(3 * cols, 2);
+    const y = await denseMatVec(device, d, x);
+    for (let v = 0; v < 3; v++) for (let r = 0; r < rows; r++) {
+      let ref = 0, abs = 0;
+      for (let k = 0; k < cols; k++) { ref += w[r * cols + k] * x[v * cols + k]; abs += Math.abs(w[r * cols + k] * x[v * cols + k]); }
+      expect(Math.abs(y[v * rows + r] - ref) / abs).toBeLessThan(TOLERANCE);
+    }
+    d.destroy();
+  });
+});
+
+describe('bindings are reflected from the WGSL', () => {
+  it.each(Object.keys(KERNEL_FILES) as KernelName[])('%s: binding table snapshot', (k) => {
+    expect(reflectBindings(kernelSource(k)).map(({ name, binding, type }) => `${binding} ${type} ${name}`)).toMatchSnapshot();
+  });
+
+  it('bindGroup rejects a host buffer the shader lacks, and a binding the host leaves out', () => {
+    const { device } = gpu.get();
+    const k = getKernel(device, 'xsum');
+    const b = device.createBuffer({ size: 64, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.UNIFORM });
+    expect(() => bindGroup(device, k, { shape: b, x: b, sums: b, extra: b })).toThrowError(expect.objectContaining({ code: 'BINDING_MISMATCH' }));
+    expect(() => bindGroup(device, k, { shape: b, x: b })).toThrowError(expect.objectContaining({ code: 'BINDING_MISMATCH' }));
+    b.destroy();
+  });
+});
