@@ -36,3 +36,43 @@ export function referenceMatVec(q: QuantizedMatrix, x: ArrayLike<number>): Float
   }
   return y;
 }
+
+/**
+ * Σ_k |W[r, k]·x[m, k]| for every output: the magnitude f32 rounding error scales with.
+ * Used to judge GPU results: see {@link F32_PRODUCT_TOLERANCE}.
+ */
+export function referenceAbsProducts(q: QuantizedMatrix, x: ArrayLike<number>): Float64Array {
+  const { rows, cols, groupSize, indices } = q;
+  const m = x.length / cols;
+  const { scale, offset } = groupAffineParams(q);
+  const gpr = groupsPerRow(cols, groupSize);
+  const out = new Float64Array(m * rows);
+  for (let r = 0; r < rows; r++) {
+    for (let v = 0; v < m; v++) {
+      let acc = 0;
+      for (let c = 0; c < cols; c++) {
+        const p = r * gpr + Math.floor(c / groupSize);
+        acc += Math.abs((scale[p] * indices[r * cols + c] + offset[p]) * x[v * cols + c]);
+      }
+      out[v * rows + r] = acc;
+    }
+  }
+  return out;
+}
+
+/**
+ * Largest |y − ref| / Σ|w·x| over all outputs: the relative error of a GPU product, scaled so
+ * that cancellation in ref does not inflate it.
+ */
+export function maxRelativeError(y: ArrayLike<number>, ref: ArrayLike<number>, absProducts: ArrayLike<number>): number {
+  let worst = 0;
+  for (let i = 0; i < ref.length; i++) worst = Math.max(worst, Math.abs(y[i] - ref[i]) / (absProducts[i] || Number.MIN_VALUE));
+  return worst;
+}
+
+/**
+ * Accepted {@link maxRelativeError} of an f32 GPU product. f32 accumulation over K terms errs by
+ * at most ≈ K·2^−24 of Σ|w·x| (recursive summation) and typically ≈ √K·2^−24; 2e-5 lies above the
+ * typical bound for K ≤ 16384, yet below the ≈ 1e-4 change a single wrong index makes at K = 4096.
+ */
+export const F32_PRODUCT_TOLERANCE = 2e-5;

@@ -53,6 +53,21 @@ describe('rans-gemv CLI', () => {
     expect(bad.stderr).toContain('CHECKSUM_MISMATCH');
   });
 
+  it('verify --gpu --json: GPU decode bit-exact and one record per tensor × mode × M', () => {
+    const file = join(dir, 'gpu.rgmv');
+    expect(run('encode', bundledModel().model, '-o', file).status).toBe(0);
+    const r = run('verify', file, '--gpu', '--json');
+    expect(r.status, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout);
+    expect(out.ok).toBe(true);
+    expect(out.gpu.checks.length).toBe(36 * 7);
+    for (const c of out.gpu.checks) {
+      expect(c.ok).toBe(true);
+      expect(c.maxRelErr).toBeLessThan(2e-5);
+    }
+    expect(out.gpu.checks.filter((c: { mode: string }) => c.mode === 'decode').length).toBe(36);
+  }, 120_000);
+
   it('reports unreadable input with a typed error and a non-zero exit', () => {
     const junk = join(dir, 'junk.bin');
     writeFileSync(junk, new Uint8Array(100));

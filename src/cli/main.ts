@@ -9,7 +9,9 @@ import { decodeTensor, readContainer, writeContainer } from '../container/contai
 import { RansGemvError } from '../errors.js';
 import { loadModelMatrices } from '../io/load.js';
 import { compressMatrix, totalStats, type CompressedMatrix, type CompressOptions } from '../pipeline.js';
-import { QUANTIZERS } from '../quantize/types.js';
+import { QUANTIZERS, type QuantizedMatrix } from '../quantize/types.js';
+import type { EncodedMatrix } from '../rans/codec.js';
+import type { GpuCheck } from '../node/verify-gpu.js';
 import { bundledModel } from '../paths.js';
 import { histogramChart, statsTable } from './render.js';
 
@@ -88,15 +90,17 @@ program.command('encode')
 program.command('verify')
   .description('check every checksum and decode every stream on the CPU against the stored index checksum')
   .argument('<file>', '.rgmv container')
+  .option('--gpu', 'also decode every tensor with the GPU kernel (bit-exact vs CPU) and check fusedMatVec in every mode, M = 1 and 4')
   .option('--json', 'print the result as JSON')
-  .action((file: string, o) => {
+  .action(async (file: string, o) => {
     const report: { name: string; rows: number; cols: number; ok: boolean; error?: string; code?: string }[] = [];
+    const decoded: { name: string; q: QuantizedMatrix; encoded: EncodedMatrix }[] = [];
     let fault: RansGemvError | null = null;
     try {
       for (const t of readContainer(new Uint8Array(readFileSync(file)))) {
         const entry = { name: t.header.name, rows: t.header.rows, cols: t.header.cols, ok: true };
         try {
-          decodeTensor(t);
+          decoded.push({ name: t.header.name, q: decodeTensor(t), encoded: t.encoded });
           report.push(entry);
         } catch (e) {
           if (!(e instanceof RansGemvError)) throw e;
@@ -107,15 +111,34 @@ program.command('verify')
       if (!(e instanceof RansGemvError)) throw e;
       fault = e;
     }
-    const ok = !fault && report.every((r) => r.ok);
+    let gpu: { device: string; software: boolean; checks: GpuCheck[] } | undefined;
+    if (o.gpu && !fault) {
+      const { requestNodeDevice } = await import('../node/device.js');
+      const { verifyTensorOnGpu } = await import('../node/verify-gpu.js');
+      const nd = await requestNodeDevice();
+      if (!o.json) console.log(`GPU: ${nd.description}${nd.software ? ' — software (SwiftShader), no GPU adapter found' : ''}`);
+      const checks: GpuCheck[] = [];
+      for (const t of decoded) {
+        const c = await verifyTensorOnGpu(nd, t.name, t.q, t.encoded);
+        checks.push(...c);
+        if (!o.json) {
+          const fmt = c.map((r) => (r.mode === 'decode' ? `decode ${r.ok ? 'bit-exact' : 'MISMATCH'}` : `${r.mode} M=${r.vectors} ${r.maxRelErr.toExponential(1)}${r.ok ? '' : ' FAIL'}`));
+          console.log(`  ${t.name}: ${fmt.join(', ')}`);
+        }
+      }
+      nd.device.destroy();
+      gpu = { device: nd.description, software: nd.software, checks };
+    }
+    const ok = !fault && report.every((r) => r.ok) && (gpu?.checks.every((c) => c.ok) ?? true);
     if (o.json) {
-      process.stdout.write(`${JSON.stringify({ file, ok, error: fault ? { code: fault.code, message: fault.message } : undefined, tensors: report }, null, 2)}\n`);
+      process.stdout.write(`${JSON.stringify({ file, ok, error: fault ? { code: fault.code, message: fault.message } : undefined, tensors: report, gpu }, null, 2)}\n`);
     } else if (fault) {
       console.error(`${file}: INVALID: [${fault.code}] ${fault.message}`);
     } else {
       for (const r of report.filter((r) => !r.ok)) console.error(`${file}: tensor ${r.name}: [${r.code}] ${r.error}`);
+      for (const c of gpu?.checks.filter((c) => !c.ok) ?? []) console.error(`${file}: tensor ${c.tensor}: GPU ${c.mode}${c.vectors ? ` M=${c.vectors}` : ''} failed: ${c.error ?? `max relative error ${c.maxRelErr}`}`);
       const weights = report.reduce((n, r) => n + r.rows * r.cols, 0);
-      console.log(`${file}: ${ok ? 'OK' : 'INVALID'}: ${report.filter((r) => r.ok).length}/${report.length} tensors decoded bit-exactly (${weights} weights)`);
+      console.log(`${file}: ${ok ? 'OK' : 'INVALID'}: ${report.filter((r) => r.ok).length}/${report.length} tensors decoded bit-exactly (${weights} weights)${gpu ? `; GPU checks ${gpu.checks.filter((c) => c.ok).length}/${gpu.checks.length} passed` : ''}`);
     }
     process.exitCode = ok ? 0 : 1;
   });

@@ -1,0 +1,62 @@
+/**
+ * `rans-gemv verify --gpu`: every tensor decoded by the GPU kernel and compared bit-exactly
+ * with the CPU reference, then `fusedMatVec` in every mode for M = 1 and 4 on random x against
+ * the f64 CPU product.
+ */
+import { decodeOnGpu, fusedMatVec, type MatVecMode } from '../gpu/matvec.js';
+import { uploadMatrix } from '../gpu/upload.js';
+import { packNibbles } from '../quantize/import.js';
+import type { QuantizedMatrix } from '../quantize/types.js';
+import type { EncodedMatrix } from '../rans/codec.js';
+import { F32_PRODUCT_TOLERANCE, maxRelativeError, referenceAbsProducts, referenceMatVec } from '../reference.js';
+import type { NodeDevice } from './device.js';
+
+/** One check: the decode (mode `decode`, bit-exact or not) or one product (maxRelErr). */
+export interface GpuCheck {
+  tensor: string;
+  mode: MatVecMode | 'decode';
+  vectors: number;
+  /** Max |y − ref| / Σ|w·x| over outputs; 0 for the decode check when bit-exact. */
+  maxRelErr: number;
+  ok: boolean;
+  error?: string;
+}
+
+/** Deterministic activations in [−1, 1). */
+function activations(n: number, seed: number): Float32Array {
+  let a = seed >>> 0;
+  return Float32Array.from({ length: n }, () => {
+    a = (Math.imul(a, 1664525) + 1013904223) >>> 0;
+    return a / 2 ** 31 - 1;
+  });
+}
+
+/** Runs every check on one tensor; failures are reported in the records, not thrown. */
+export async function verifyTensorOnGpu(gpu: NodeDevice, name: string, q: QuantizedMatrix, encoded: EncodedMatrix): Promise<GpuCheck[]> {
+  const { device } = gpu;
+  const m = uploadMatrix(device, { params: q, encoded }, { q4: true, label: name });
+  const out: GpuCheck[] = [];
+  try {
+    try {
+      const gpuNibbles = await decodeOnGpu(device, m);
+      const cpu = packNibbles(q.indices, q.rows, q.cols);
+      let mismatches = 0;
+      for (let i = 0; i < cpu.length; i++) if (cpu[i] !== gpuNibbles[i]) mismatches++;
+      out.push({ tensor: name, mode: 'decode', vectors: 0, maxRelErr: mismatches ? 1 : 0, ok: mismatches === 0, error: mismatches ? `${mismatches} index words differ from the CPU reference` : undefined });
+    } catch (e) {
+      out.push({ tensor: name, mode: 'decode', vectors: 0, maxRelErr: 1, ok: false, error: (e as Error).message });
+    }
+    for (const vectors of [1, 4]) {
+      const x = activations(vectors * q.cols, q.rows * 7 + vectors);
+      const ref = referenceMatVec(q, x);
+      const scale = referenceAbsProducts(q, x);
+      for (const mode of ['fused', 'decode-then-q4', 'q4'] as const) {
+        const err = maxRelativeError(await fusedMatVec(device, m, x, { mode }), ref, scale);
+        out.push({ tensor: name, mode, vectors, maxRelErr: err, ok: err <= F32_PRODUCT_TOLERANCE });
+      }
+    }
+  } finally {
+    m.destroy();
+  }
+  return out;
+}
