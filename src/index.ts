@@ -17,3 +17,5 @@ export type { WeightMatrix } from './io/model.js';
 export { uploadMatrix, packGroupParams, DeviceError, type GpuMatrix, type MatrixPart, type MatrixSource, type UploadOptions } from './gpu/upload.js';
 export { fusedMatVec, decodeOnGpu, readStreamStatus, recordDecodeOnly, uploadDense, denseMatVec, MAX_VECTORS, type MatVecMode, type MatVecOptions, type GpuDenseMatrix } from './gpu/matvec.js';
 export { getKernel, bindGroup, kernelSource, reflectBindings, packUniform, KERNEL_FILES, type KernelName, type Kernel, type ReflectedBinding } from './gpu/kernels.js';
+export { verifyTensorOnGpu, type GpuCheck } from './gpu/verify.js';
+export { referenceAbsProducts, maxRelativeError, F32_PRODUCT_TOLERANCE } from './reference.js';

@@ -11,7 +11,7 @@ import { loadModelMatrices } from '../io/load.js';
 import { compressMatrix, totalStats, type CompressedMatrix, type CompressOptions } from '../pipeline.js';
 import { QUANTIZERS, type QuantizedMatrix } from '../quantize/types.js';
 import type { EncodedMatrix } from '../rans/codec.js';
-import type { GpuCheck } from '../node/verify-gpu.js';
+import type { GpuCheck } from '../gpu/verify.js';
 import { bundledModel } from '../paths.js';
 import { histogramChart, statsTable } from './render.js';
 
@@ -114,12 +114,12 @@ program.command('verify')
     let gpu: { device: string; software: boolean; checks: GpuCheck[] } | undefined;
     if (o.gpu && !fault) {
       const { requestNodeDevice } = await import('../node/device.js');
-      const { verifyTensorOnGpu } = await import('../node/verify-gpu.js');
+      const { verifyTensorOnGpu } = await import('../gpu/verify.js');
       const nd = await requestNodeDevice();
       if (!o.json) console.log(`GPU: ${nd.description}${nd.software ? ' — software (SwiftShader), no GPU adapter found' : ''}`);
       const checks: GpuCheck[] = [];
       for (const t of decoded) {
-        const c = await verifyTensorOnGpu(nd, t.name, t.q, t.encoded);
+        const c = await verifyTensorOnGpu(nd.device, t.name, t.q, t.encoded);
         checks.push(...c);
         if (!o.json) {
           const fmt = c.map((r) => (r.mode === 'decode' ? `decode ${r.ok ? 'bit-exact' : 'MISMATCH'}` : `${r.mode} M=${r.vectors} ${r.maxRelErr.toExponential(1)}${r.ok ? '' : ' FAIL'}`));

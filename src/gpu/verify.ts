@@ -1,15 +1,14 @@
 /**
- * `rans-gemv verify --gpu`: every tensor decoded by the GPU kernel and compared bit-exactly
- * with the CPU reference, then `fusedMatVec` in every mode for M = 1 and 4 on random x against
- * the f64 CPU product.
+ * GPU self-check of one compressed matrix, the same in Node (`rans-gemv verify --gpu`) and in a
+ * browser page: the decode kernel's indices compared bit-exactly with the CPU reference, then
+ * `fusedMatVec` in every mode for M = 1 and 4 on deterministic x against the f64 CPU product.
  */
-import { decodeOnGpu, fusedMatVec, type MatVecMode } from '../gpu/matvec.js';
-import { uploadMatrix } from '../gpu/upload.js';
+import { decodeOnGpu, fusedMatVec, type MatVecMode } from './matvec.js';
+import { uploadMatrix } from './upload.js';
 import { packNibbles } from '../quantize/import.js';
 import type { QuantizedMatrix } from '../quantize/types.js';
 import type { EncodedMatrix } from '../rans/codec.js';
 import { F32_PRODUCT_TOLERANCE, maxRelativeError, referenceAbsProducts, referenceMatVec } from '../reference.js';
-import type { NodeDevice } from './device.js';
 
 /** One check: the decode (mode `decode`, bit-exact or not) or one product (maxRelErr). */
 export interface GpuCheck {
@@ -31,9 +30,16 @@ function activations(n: number, seed: number): Float32Array {
   });
 }
 
-/** Runs every check on one tensor; failures are reported in the records, not thrown. */
-export async function verifyTensorOnGpu(gpu: NodeDevice, name: string, q: QuantizedMatrix, encoded: EncodedMatrix): Promise<GpuCheck[]> {
-  const { device } = gpu;
+/**
+ * Runs every check on one tensor; failures are reported in the records, not thrown.
+ *
+ * @example
+ * ```ts
+ * const checks = await verifyTensorOnGpu(device, 'wq', q, encoded);
+ * const ok = checks.every((c) => c.ok);
+ * ```
+ */
+export async function verifyTensorOnGpu(device: GPUDevice, name: string, q: QuantizedMatrix, encoded: EncodedMatrix): Promise<GpuCheck[]> {
   const m = uploadMatrix(device, { params: q, encoded }, { q4: true, label: name });
   const out: GpuCheck[] = [];
   try {
