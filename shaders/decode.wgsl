@@ -8,7 +8,10 @@
 @compute @workgroup_size(WG_SIZE)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let t = tile_of(wid.x);
-  var ln = start_lane(lid, t);
+  let ln = start_lane(lid, t);
+  var x_state = ln.x0;
+  var k = 0u;
+  var unit = 0u;
   if (lid < t.lanes) {
     let reg = region_of(lid, t);
     let words_per_row = (shape.cols + 7u) / 8u;
@@ -16,13 +19,22 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     for (var r = reg.row0; r < reg.row1; r++) {
       var word = 0u;
       for (var c = reg.col0; c < reg.col1; c++) {
-        word |= decode_symbol(&ln) << ((c & 7u) * 4u);
+        let e = table[x_state & (TABLE_SIZE - 1u)];
+        x_state = (e >> 16u) * (x_state >> PRECISION) + ((e >> 4u) & 0xfffu);
+        if (x_state < STATE_LOWER_BOUND) {
+          if ((k & 1u) == 0u) {
+            unit = lane_unit(ln, k >> 1u);
+          }
+          x_state = (x_state << 16u) | ((unit >> ((k & 1u) * 16u)) & 0xffffu);
+          k++;
+        }
+        word |= (e & 15u) << ((c & 7u) * 4u);
         if ((c & 7u) == 7u || c + 1u == reg.col1) {
           nibbles[(r - first_row) * words_per_row + (c >> 3u)] = word;
           word = 0u;
         }
       }
     }
-    finish_lane(ln);
+    finish_lane(ln, x_state, k);
   }
 }

@@ -1,6 +1,6 @@
 // Dense f32 GEMV baseline, same work split as q4.wgsl: each invocation reads 8 consecutive
 // weights per row per step; activations reused for all ROWS rows. Preceded by
-// rows_{subgroup,workgroup}.wgsl.
+// rows_{subgroup,workgroup}.wgsl and activations.wgsl.
 
 struct DenseShape {
   rows: u32,
@@ -36,21 +36,16 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) groups: 
   for (var w = inputs.lid; w < chunks; w += THREADS) {
     let c0 = w * 8u;
     let valid = shape.cols - c0;
-    var xa: array<vec4<f32>, MAX_VECTORS>;
-    var xb: array<vec4<f32>, MAX_VECTORS>;
+    var xv: array<array<vec4<f32>, 2>, MAX_VECTORS>;
     for (var m = 0u; m < VECTORS; m++) {
-      let i = m * shape.cols + c0;
-      for (var j = 0u; j < 4u; j++) {
-        xa[m][j] = select(0.0, x[i + j], j < valid);
-        xb[m][j] = select(0.0, x[i + 4u + j], j + 4u < valid);
-      }
+      xv[m] = load_x8(m, c0);
     }
     for (var r = 0u; r < ROWS; r++) {
       let row = row0 + r;
       if (row < shape.rows) {
         let wv = load8(row * shape.cols + c0, valid);
         for (var m = 0u; m < VECTORS; m++) {
-          acc[r * MAX_VECTORS + m] += dot(wv[0], xa[m]) + dot(wv[1], xb[m]);
+          acc[r * MAX_VECTORS + m] += dot(wv[0], xv[m][0]) + dot(wv[1], xv[m][1]);
         }
       }
     }

@@ -17,7 +17,10 @@ var<workgroup> partial: array<f32, WG_SIZE * VECTORS>;
 @compute @workgroup_size(WG_SIZE)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let t = tile_of(wid.x);
-  var ln = start_lane(lid, t);
+  let ln = start_lane(lid, t);
+  var x_state = ln.x0;
+  var k = 0u;
+  var unit = 0u;
   var acc: array<f32, MAX_VECTORS>;
   if (lid < t.lanes) {
     let reg = region_of(lid, t);
@@ -30,21 +33,28 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       var c = reg.col0;
       for (var g = reg.col0 / gs; c < reg.col1; g++) {
         let group_end = min(reg.col1, (g + 1u) * gs);
-        // Explicitly zeroed: relying on a loop-body `var` being re-initialized each iteration
-        // gave stale sums on SwiftShader.
-        var dot: array<f32, MAX_VECTORS>;
+        var group_dot: array<f32, MAX_VECTORS>;
         for (var m = 0u; m < VECTORS; m++) {
-          dot[m] = 0.0;
+          group_dot[m] = 0.0;
         }
         for (; c < group_end; c++) {
-          let q = f32(decode_symbol(&ln));
+          let e = table[x_state & (TABLE_SIZE - 1u)];
+          x_state = (e >> 16u) * (x_state >> PRECISION) + ((e >> 4u) & 0xfffu);
+          if (x_state < STATE_LOWER_BOUND) {
+            if ((k & 1u) == 0u) {
+              unit = lane_unit(ln, k >> 1u);
+            }
+            x_state = (x_state << 16u) | ((unit >> ((k & 1u) * 16u)) & 0xffffu);
+            k++;
+          }
+          let q = f32(e & 15u);
           for (var m = 0u; m < VECTORS; m++) {
-            dot[m] = fma(q, x[m * cols + c], dot[m]);
+            group_dot[m] = fma(q, x[m * cols + c], group_dot[m]);
           }
         }
         let p = unpack_params(params[r * shape.groups_per_row + g], shape.bf16_params != 0u);
         for (var m = 0u; m < VECTORS; m++) {
-          acc[m] += p.x * dot[m] + p.y * x_group_sums[m * shape.groups_per_row + g];
+          acc[m] += p.x * group_dot[m] + p.y * x_group_sums[m * shape.groups_per_row + g];
         }
       }
       if (shape.segments_per_row == 1u) {
@@ -53,7 +63,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         }
       }
     }
-    finish_lane(ln);
+    finish_lane(ln, x_state, k);
   }
   // Rows cut into segments (then one row per lane): add the segments' partials.
   if (shape.segments_per_row > 1u) {

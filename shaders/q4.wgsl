@@ -1,6 +1,6 @@
 // Plain 4-bit GEMV baseline on the same quantization: nibbles u32 [rows, ceil(cols/8)] (index k
 // in bits 4·(k mod 8) of word k/8) plus one packed scale/bias per group. Preceded by params.wgsl
-// and rows_{subgroup,workgroup}.wgsl. Each invocation reads one u32 (8 weights) per row per
+// activations.wgsl and rows_{subgroup,workgroup}.wgsl. Each invocation reads one u32 (8 weights) per row per
 // step, coalesced across the workgroup; the 8 activations are loaded once and reused for all
 // ROWS rows; acc += s·(q·x) + b·Σx keeps the scale and bias out of the per-weight work.
 
@@ -33,31 +33,19 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) groups: 
   for (var w = inputs.lid; w < words_per_row; w += THREADS) {
     let c0 = w * 8u;
     let g = c0 / shape.group_size;
-    var xa: array<vec4<f32>, MAX_VECTORS>;
-    var xb: array<vec4<f32>, MAX_VECTORS>;
+    var xv: array<array<vec4<f32>, 2>, MAX_VECTORS>;
     var xs: array<f32, MAX_VECTORS>;
     for (var m = 0u; m < VECTORS; m++) {
-      let i = m * shape.cols + c0;
-      if (c0 + 8u <= shape.cols) {
-        xa[m] = vec4<f32>(x[i], x[i + 1u], x[i + 2u], x[i + 3u]);
-        xb[m] = vec4<f32>(x[i + 4u], x[i + 5u], x[i + 6u], x[i + 7u]);
-      } else {
-        for (var j = 0u; j < 4u; j++) {
-          xa[m][j] = select(0.0, x[i + j], c0 + j < shape.cols);
-          xb[m][j] = select(0.0, x[i + 4u + j], c0 + 4u + j < shape.cols);
-        }
-      }
-      xs[m] = dot(xa[m] + xb[m], vec4<f32>(1.0));
+      xv[m] = load_x8(m, c0);
+      xs[m] = dot(xv[m][0] + xv[m][1], vec4<f32>(1.0));
     }
     for (var r = 0u; r < ROWS; r++) {
       let row = row0 + r;
       if (row < shape.rows) {
-        let word = vec4<u32>(nibbles[row * words_per_row + w]);
-        let qa = vec4<f32>((word >> vec4<u32>(0u, 4u, 8u, 12u)) & vec4<u32>(15u));
-        let qb = vec4<f32>((word >> vec4<u32>(16u, 20u, 24u, 28u)) & vec4<u32>(15u));
+        let q = unpack_q8(nibbles[row * words_per_row + w]);
         let p = unpack_params(params[(shape.first_row + row) * shape.groups_per_row + g], bf16);
         for (var m = 0u; m < VECTORS; m++) {
-          acc[r * MAX_VECTORS + m] += p.x * (dot(qa, xa[m]) + dot(qb, xb[m])) + p.y * xs[m];
+          acc[r * MAX_VECTORS + m] += p.x * (dot(q[0], xv[m][0]) + dot(q[1], xv[m][1])) + p.y * xs[m];
         }
       }
     }

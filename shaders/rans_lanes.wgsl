@@ -50,9 +50,11 @@ struct Tile {
   lanes: u32,
 }
 
+// What a lane needs to find its words; constant while it decodes. The changing state, the
+// coder state x and the count k of words read, lives in the kernel's own variables so that every
+// compiler keeps it in registers (SwiftShader's does not promote a struct behind a pointer).
 struct Lane {
-  x: u32,       // coder state, in [L, 2^32) between symbols
-  k: u32,       // 16-bit words read so far
+  x0: u32,      // initial coder state
   words: u32,   // words the lane owns (2 per unit)
   base: u32,    // unit 0 of the striped part
   stride: u32,  // lanes in the tile
@@ -98,11 +100,10 @@ fn start_lane(lid: u32, t: Tile) -> Lane {
   }
   workgroupBarrier();
   var ln: Lane;
-  ln.x = STATE_LOWER_BOUND;
+  ln.x0 = STATE_LOWER_BOUND;
   if (is_active) {
-    ln.x = lane_meta[shape.states_offset + lane];
+    ln.x0 = lane_meta[shape.states_offset + lane];
   }
-  ln.k = 0u;
   ln.words = 2u * len;
   ln.base = dir.x + lid;
   ln.stride = t.lanes;
@@ -112,36 +113,33 @@ fn start_lane(lid: u32, t: Tile) -> Lane {
   return ln;
 }
 
-// The lane's next 16-bit word. Past the lane's end (only on corrupt data) it reads 0 from a
-// clamped address; the end-of-lane check reports the fault. No loop depends on the data.
-fn next_word(ln: ptr<function, Lane>) -> u32 {
-  let k = (*ln).k;
-  let u = k >> 1u;
-  var addr = (*ln).tail + (u - (*ln).depth);
-  if (u < (*ln).depth) {
-    addr = (*ln).base + u * (*ln).stride;
+// Unit u (two 16-bit words) of the lane: striped part first, then the lane's tail. The address
+// is clamped to the buffer, so corrupt lengths read garbage, never out of bounds; the
+// end-of-lane check reports them. No loop depends on the data.
+fn lane_unit(ln: Lane, u: u32) -> u32 {
+  var addr = ln.tail + (u - ln.depth);
+  if (u < ln.depth) {
+    addr = ln.base + u * ln.stride;
   }
-  (*ln).k = k + 1u;
-  let unit = streams[min(addr, arrayLength(&streams) - 1u)];
-  return select((unit >> ((k & 1u) * 16u)) & 0xffffu, 0u, k >= (*ln).words);
+  return streams[min(addr, arrayLength(&streams) - 1u)];
 }
 
-// One rANS step: slot lookup, state update, at most one word of renormalization.
-fn decode_symbol(ln: ptr<function, Lane>) -> u32 {
-  let e = table[(*ln).x & (TABLE_SIZE - 1u)];
-  var x = (e >> 16u) * ((*ln).x >> PRECISION) + ((e >> 4u) & 0xfffu);
-  if (x < STATE_LOWER_BOUND) {
-    x = (x << 16u) | next_word(ln);
-  }
-  (*ln).x = x;
-  return e & 15u;
-}
+// The rANS step, written out in each kernel's loop (x: state; k: words read; unit: the u32
+// holding word k, loaded when k is even):
+//   let e = table[x & (TABLE_SIZE - 1u)];                      // slot → packed entry
+//   x = (e >> 16u) * (x >> PRECISION) + ((e >> 4u) & 0xfffu);   // f·⌊x/M⌋ + slot − c
+//   if (x < STATE_LOWER_BOUND) {                                // at most one word
+//     if ((k & 1u) == 0u) { unit = lane_unit(ln, k >> 1u); }
+//     x = (x << 16u) | ((unit >> ((k & 1u) * 16u)) & 0xffffu);
+//     k++;
+//   }
+//   symbol = e & 15u
+// It stays inline there: as a function taking the state by pointer it cost SwiftShader 17 %.
 
 // An intact lane ends in state L with every word read (the last unit's high half may be padding).
-fn finish_lane(ln: Lane) {
-  var rest = ln;
-  let padding_only = ln.k + 1u == ln.words && next_word(&rest) == 0u;
-  if (ln.x != STATE_LOWER_BOUND || !(ln.k == ln.words || padding_only)) {
+fn finish_lane(ln: Lane, x: u32, k: u32) {
+  let padding_only = k + 1u == ln.words && (lane_unit(ln, k >> 1u) >> 16u) == 0u;
+  if (x != STATE_LOWER_BOUND || !(k == ln.words || padding_only)) {
     atomicAdd(&status[0], 1u);
     atomicMin(&status[1], ln.index);
   }

@@ -14,8 +14,8 @@ export const KERNEL_FILES = {
   fused: ['params', 'rans_lanes', 'fused'],
   decode: ['rans_lanes', 'decode'],
   xsum: ['xsum'],
-  q4: ['rows', 'params', 'q4'],
-  dense: ['rows', 'dense'],
+  q4: ['rows', 'params', 'activations', 'q4'],
+  dense: ['rows', 'activations', 'dense'],
 } as const;
 
 export type KernelName = keyof typeof KERNEL_FILES;

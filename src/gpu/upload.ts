@@ -64,8 +64,12 @@ export interface GpuMatrix {
   decodedReady: boolean;
   /** Whether plain q4 nibbles were uploaded from the host (needed by `mode: 'q4'`). */
   readonly hostQ4: boolean;
-  /** Bytes each mode must read per product, weights side (streams, tables, parameters). */
-  readonly bytes: { fused: number; q4: number };
+  /**
+   * Bytes the kernels read per product, weights side: `streams` (stream units, decode table,
+   * lane states and lengths), `params` (packed scales and biases), `q4` (nibbles). The fused
+   * kernel reads streams + params, plain q4 reads q4 + params.
+   */
+  readonly bytes: { streams: number; params: number; q4: number };
   /** Set when the device is lost or destroyed. */
   lost: boolean;
   destroy(): void;
@@ -173,7 +177,7 @@ export function uploadMatrix(device: GPUDevice, source: MatrixSource, options: U
     status,
     groupSums: device.createBuffer({ label: `${label} group sums`, size: 8 * gpr * 4, usage: USAGE_STORAGE }),
     decodedReady: false, hostQ4: packed !== null,
-    bytes: { fused: streamBytes + packedParams.byteLength, q4: p.rows * wordsPerRow * 4 + packedParams.byteLength },
+    bytes: { streams: streamBytes, params: packedParams.byteLength, q4: p.rows * wordsPerRow * 4 },
     lost: false,
     destroy() {
       for (const b of [m.params, m.laneMeta, m.status, m.groupSums]) b.destroy();
