@@ -13,14 +13,17 @@ import {
   recordDecodeOnly, referenceAbsProducts, referenceMatVec, uploadDense, uploadMatrix,
   type GpuDenseMatrix, type GpuMatrix, type MatVecMode,
 } from '../src/index.js';
-import { dequantize } from '../src/quantize/quantize.js';
+import type { CompressedMatrix } from '../src/pipeline.js';
+import { dequantize, energyToDb, quantizationEnergy, quantize } from '../src/quantize/quantize.js';
+import { groupsPerRow, type QuantizedMatrix } from '../src/quantize/types.js';
 import { gaussianWeights } from './synthetic.js';
 
 /** The kernels measured side by side. */
 export const KERNELS = ['dense-f32', 'q4', 'fused', 'decode', 'decode-then-q4'] as const;
 export type KernelId = (typeof KERNELS)[number];
 
-export interface Shape { name: string; rows: number; cols: number }
+/** A matrix to benchmark: synthetic Gaussian weights, or real ones passed in `weights`. */
+export interface Shape { name: string; rows: number; cols: number; weights?: ArrayLike<number> }
 
 export interface SuiteConfig {
   shapes: Shape[];
@@ -57,6 +60,8 @@ export interface KernelResult {
   /** Bytes the kernel must read per product. */
   bytes: number;
   gbps: number | null;
+  /** Why the kernel was not run, when it was not. */
+  skipped?: string;
 }
 
 export interface ShapeResult {
@@ -113,15 +118,44 @@ async function timeProducts(device: GPUDevice, config: SuiteConfig, record: (enc
   return { medianMs: percentile(xs, 0.5), p10Ms: percentile(xs, 0.1), p90Ms: percentile(xs, 0.9), source: useStamps ? 'timestamp' : 'wall', wallMedianMs: percentile(wallMs, 0.5) };
 }
 
+/** Weights per quantization chunk when synthesizing: bounds host memory for 128256×4096. */
+const CHUNK_WEIGHTS = 1 << 24;
+
+/**
+ * Quantizes and encodes a shape's weights: the given real ones, or seeded Gaussian ones
+ * synthesized and quantized a block of rows at a time (rows quantize independently).
+ */
+function prepare(shape: Shape, groupSize: number): CompressedMatrix {
+  const { rows, cols } = shape;
+  if (shape.weights) return compressMatrix({ name: shape.name, rows, cols, kind: 'float', weights: Float32Array.from(shape.weights) }, { groupSize });
+  const rowsPerChunk = Math.max(1, Math.floor(CHUNK_WEIGHTS / cols));
+  const indices = new Uint8Array(rows * cols);
+  const gpr = groupsPerRow(cols, groupSize);
+  const scales = new Uint16Array(rows * gpr), biases = new Uint16Array(rows * gpr);
+  let signal = 0, noise = 0;
+  for (let r0 = 0; r0 < rows; r0 += rowsPerChunk) {
+    const n = Math.min(rowsPerChunk, rows - r0);
+    const w = gaussianWeights(n * cols, (rows ^ (cols << 8)) + r0);
+    const q = quantize(w, n, cols, { groupSize });
+    indices.set(q.indices, r0 * cols);
+    scales.set(q.scales, r0 * gpr);
+    biases.set(q.biases!, r0 * gpr);
+    const e = quantizationEnergy(w, dequantize(q));
+    signal += e.signal;
+    noise += e.noise;
+  }
+  const quantized: QuantizedMatrix = { rows, cols, quantizer: 'affine', groupSize, paramType: 'f16', indices, scales, biases };
+  const imported = compressMatrix({ name: shape.name, rows, cols, kind: 'quantized', quantized }, { groupSize });
+  return { ...imported, energy: { signal, noise }, stats: { ...imported.stats, sqnrDb: energyToDb({ signal, noise }) } };
+}
+
 /** Runs the suite on one device. `onProgress` gets a line per step. */
 export async function runSuite(device: GPUDevice, config: SuiteConfig, onProgress: (line: string) => void = () => {}): Promise<ShapeResult[]> {
   const results: ShapeResult[] = [];
   for (const shape of config.shapes) {
     const { rows, cols } = shape;
     onProgress(`${shape.name} ${rows}×${cols}: quantize + encode`);
-    const weights = gaussianWeights(rows * cols, rows ^ (cols << 8));
-    const c = compressMatrix({ name: shape.name, rows, cols, kind: 'float', weights }, { groupSize: config.groupSize });
-    const dense = dequantize(c.quantized); // the dense baseline multiplies the same (dequantized) weights
+    const c = prepare(shape, config.groupSize);
     const xLen = config.vectors * cols;
     let seed = 12345;
     const x = Float32Array.from({ length: xLen }, () => { seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0; return seed / 2 ** 31 - 1; });
@@ -146,14 +180,17 @@ export async function runSuite(device: GPUDevice, config: SuiteConfig, onProgres
       kernels.push({ kernel, verified, maxRelErr: err, timing, bytes, gbps: timing ? bytes / timing.medianMs / 1e6 : null });
     };
 
-    // dense f32
-    {
+    // dense f32, on the dequantized weights (skipped where it exceeds the device's binding limit)
+    if (rows * cols * 4 <= Math.min(device.limits.maxStorageBufferBindingSize, device.limits.maxBufferSize)) {
+      const dense = dequantize(c.quantized);
       const copies: GpuDenseMatrix[] = [];
       for (let i = 0; i < copiesFor(dense.byteLength); i++) copies.push(uploadDense(device, dense, rows, cols));
       await measure('dense-f32', dense.byteLength + xBytes,
         async () => maxRelativeError(await denseMatVec(device, copies[0], x), ref, scale),
         (encoder, i) => denseMatVec(device, copies[i % copies.length], xBuf, { encoder, output: yBuf }));
       copies.forEach((d) => d.destroy());
+    } else {
+      kernels.push({ kernel: 'dense-f32', verified: false, maxRelErr: NaN, timing: null, bytes: rows * cols * 4 + xBytes, gbps: null, skipped: 'larger than the maximum storage binding' });
     }
     // compressed: q4, fused, decode, decode-then-q4 on the same uploads
     {
@@ -176,7 +213,7 @@ export async function runSuite(device: GPUDevice, config: SuiteConfig, onProgres
     }
     xBuf.destroy(); yBuf.destroy();
     results.push({
-      shape, bitsPerWeight: c.stats.bitsPerWeight, entropyBits: c.stats.entropyBits,
+      shape: { name: shape.name, rows, cols }, bitsPerWeight: c.stats.bitsPerWeight, entropyBits: c.stats.entropyBits,
       scaleBitsPerWeight: c.stats.scaleBitsPerWeight, sqnrDb: c.stats.sqnrDb ?? NaN, kernels,
     });
   }

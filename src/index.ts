@@ -19,3 +19,4 @@ export { fusedMatVec, decodeOnGpu, readStreamStatus, recordDecodeOnly, uploadDen
 export { getKernel, bindGroup, kernelSource, reflectBindings, packUniform, KERNEL_FILES, type KernelName, type Kernel, type ReflectedBinding } from './gpu/kernels.js';
 export { verifyTensorOnGpu, type GpuCheck } from './gpu/verify.js';
 export { referenceAbsProducts, maxRelativeError, F32_PRODUCT_TOLERANCE } from './reference.js';
+export { chooseMode, setCalibration, getCalibration, checkCalibration, type Calibration, type CalibrationEntry } from './gpu/auto.js';

@@ -3,6 +3,7 @@
  * GPU decoding to nibbles, and the dense f32 baseline.
  */
 import { InvalidInputError, StreamError } from '../errors.js';
+import { chooseMode, getCalibration, type Calibration } from './auto.js';
 import { bindGroup, getKernel, packUniform } from './kernels.js';
 import { DeviceError, type GpuMatrix, type MatrixPart } from './upload.js';
 
@@ -10,8 +11,8 @@ const STORAGE = 0x80, COPY_DST = 0x08, COPY_SRC = 0x04, MAP_READ = 0x01, UNIFORM
 /** Most vectors one call multiplies (the kernels are specialized for 1..8). */
 export const MAX_VECTORS = 8;
 
-/** How {@link fusedMatVec} computes the product. */
-export type MatVecMode = 'fused' | 'decode-then-q4' | 'q4';
+/** How {@link fusedMatVec} computes the product (`auto`: chosen from a calibration, see ./auto.ts). */
+export type MatVecMode = 'fused' | 'decode-then-q4' | 'q4' | 'auto';
 
 /** Options of {@link fusedMatVec} and {@link denseMatVec}. */
 export interface MatVecOptions {
@@ -19,8 +20,12 @@ export interface MatVecOptions {
    * `fused` (default): decode the streams in registers, multiplying on the fly.
    * `decode-then-q4`: decode once on the GPU into a cached q4 buffer, then plain q4 GEMV.
    * `q4`: plain q4 GEMV on nibbles uploaded from the host (`uploadMatrix(..., { q4: true })`).
+   * `auto`: the fastest of these for the shape and M according to `calibration` (or the one
+   * registered with `setCalibration`); `fused` when there is none.
    */
   mode?: MatVecMode;
+  /** Measured rates `auto` decides with; overrides the device's registered calibration. */
+  calibration?: Calibration;
   /** Vectors in x (M ≤ 8). Default: x's length / cols. */
   vectors?: number;
   /** Record into this encoder instead of submitting; then `output` is required. */
@@ -192,8 +197,12 @@ export function fusedMatVec(device: GPUDevice, m: GpuMatrix, x: Float32Array | G
 export function fusedMatVec(device: GPUDevice, m: GpuMatrix, x: Float32Array | GPUBuffer, options?: MatVecOptions): Promise<Float32Array>;
 export function fusedMatVec(device: GPUDevice, m: GpuMatrix, x: Float32Array | GPUBuffer, options: MatVecOptions = {}): Promise<Float32Array> | void {
   checkMatrix(device, m);
-  const mode = options.mode ?? 'fused';
-  if (!['fused', 'decode-then-q4', 'q4'].includes(mode)) throw new InvalidInputError('BAD_MODE', `unknown mode '${mode}'`);
+  const requested = options.mode ?? 'fused';
+  if (!['fused', 'decode-then-q4', 'q4', 'auto'].includes(requested)) throw new InvalidInputError('BAD_MODE', `unknown mode '${requested}'`);
+  const vectorsGuess = options.vectors ?? Math.max(1, Math.floor((x instanceof Float32Array ? x.length : x.size / 4) / m.cols));
+  const mode = requested === 'auto'
+    ? chooseMode(options.calibration ?? getCalibration(device), m.rows, m.cols, vectorsGuess, m.hostQ4)
+    : requested;
   if (mode === 'q4' && !m.hostQ4) throw new InvalidInputError('MODE_UNAVAILABLE', "mode 'q4' needs a matrix uploaded with { q4: true }");
   return runProduct(device, m.rows, m.cols, x, options, (xBuf, vectors, y, pass, temps) => {
     if (mode === 'fused') return recordFused(device, m, xBuf, vectors, y, pass, temps);

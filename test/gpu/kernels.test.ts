@@ -18,7 +18,7 @@ function compress(rows: number, cols: number, opts: { quantizer?: QuantizerKind;
   return compressMatrix({ name: `${rows}x${cols}`, rows, cols, kind: 'float', weights: w }, opts);
 }
 
-function randomX(n: number, seed: number): Float32Array {
+function randomX(n: number, seed: number): Float32Array<ArrayBuffer> {
   const r = rng(seed);
   return Float32Array.from({ length: n }, () => r() * 2 - 1);
 }
@@ -101,6 +101,21 @@ describe('kernels on real WebGPU vs the CPU reference', () => {
     await read.mapAsync(GPUMapMode.READ);
     const y = new Float32Array(read.getMappedRange().slice(0));
     expect(maxRelativeError(y, referenceMatVec(c.quantized, x), referenceAbsProducts(c.quantized, x))).toBeLessThan(F32_PRODUCT_TOLERANCE);
+    m.destroy();
+  });
+
+  it("mode 'auto' follows the calibration and still computes the product", async () => {
+    const { device } = gpu.get();
+    const c = compress(48, 512);
+    const m = uploadMatrix(device, { params: c.quantized, encoded: c.encoded });
+    const x = randomX(512, 4);
+    const ref = referenceMatVec(c.quantized, x), sums = referenceAbsProducts(c.quantized, x);
+    const fusedWins = { device: 't', entries: [{ rows: 48, cols: 512, vectors: 1, fusedMs: 1, q4Ms: 2 }] };
+    expect(maxRelativeError(await fusedMatVec(device, m, x, { mode: 'auto', calibration: fusedWins }), ref, sums)).toBeLessThan(F32_PRODUCT_TOLERANCE);
+    expect(m.decodedReady).toBe(false);
+    const q4Wins = { device: 't', entries: [{ rows: 48, cols: 512, vectors: 1, fusedMs: 2, q4Ms: 1 }] };
+    expect(maxRelativeError(await fusedMatVec(device, m, x, { mode: 'auto', calibration: q4Wins }), ref, sums)).toBeLessThan(F32_PRODUCT_TOLERANCE);
+    expect(m.decodedReady).toBe(true); // it went through decode-then-q4
     m.destroy();
   });
 

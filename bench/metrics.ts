@@ -1,0 +1,106 @@
+/**
+ * Figures derived from raw suite results: bandwidth, the decode rate the fused kernel needs to
+ * stay memory-bound, fused-vs-q4 verdicts and projected tokens/s for an 8B model.
+ */
+import { LLAMA_8B_STACK } from './presets.js';
+import type { KernelId, ShapeResult } from './suite.js';
+
+/** Peak DRAM bandwidth (GB/s) of Apple M-series chips, matched against the adapter description. */
+export const APPLE_PEAK_GBPS: [RegExp, number][] = [
+  [/m1 ultra/i, 800], [/m1 max/i, 400], [/m1 pro/i, 200], [/\bm1\b/i, 68],
+  [/m2 ultra/i, 800], [/m2 max/i, 400], [/m2 pro/i, 200], [/\bm2\b/i, 100],
+  [/m3 ultra/i, 819], [/m3 max/i, 400], [/m3 pro/i, 150], [/\bm3\b/i, 100],
+  [/m4 max/i, 546], [/m4 pro/i, 273], [/\bm4\b/i, 120],
+];
+
+/** The device's peak bandwidth: `--peak-gbps`, else the Apple table, else unknown. */
+export function peakBandwidth(description: string, override?: number): { gbps: number | null; source: string } {
+  if (override) return { gbps: override, source: '--peak-gbps' };
+  const hit = APPLE_PEAK_GBPS.find(([re]) => re.test(description));
+  return hit ? { gbps: hit[1], source: `Apple table (${hit[0].source})` } : { gbps: null, source: 'unknown (pass --peak-gbps)' };
+}
+
+export interface KernelMetrics {
+  kernel: KernelId;
+  medianMs: number | null;
+  p10Ms: number | null;
+  p90Ms: number | null;
+  timingSource: string | null;
+  gbps: number | null;
+  pctOfPeak: number | null;
+  verified: boolean;
+  maxRelErr: number;
+  skipped?: string;
+}
+
+export interface ShapeMetrics {
+  name: string;
+  rows: number;
+  cols: number;
+  entropyBits: number;
+  /** Coded indices with all stream metadata, bits/weight. */
+  bitsPerWeight: number;
+  scaleBitsPerWeight: number;
+  sqnrDb: number;
+  kernels: KernelMetrics[];
+  /** Symbols/s of the decode-only kernel. */
+  decodeSymbolsPerSec: number | null;
+  /** Symbols/s the decoder must reach to keep the fused kernel memory-bound: 8·BW / bits read per weight. */
+  neededSymbolsPerSec: number | null;
+  /** Which bandwidth `neededSymbolsPerSec` assumes: the peak, or the q4 kernel's measured GB/s. */
+  neededRateBasis: string;
+  /** time(fused) / time(q4); < 1 means fused wins. */
+  fusedOverQ4: number | null;
+  decodeOverQ4: number | null;
+  verdict: string;
+}
+
+const kernelOf = (r: ShapeResult, k: KernelId) => r.kernels.find((x) => x.kernel === k);
+
+/** Metrics for one shape. */
+export function shapeMetrics(r: ShapeResult, peakGbps: number | null): ShapeMetrics {
+  const weights = r.shape.rows * r.shape.cols;
+  const kernels: KernelMetrics[] = r.kernels.map((k) => ({
+    kernel: k.kernel, medianMs: k.timing?.medianMs ?? null, p10Ms: k.timing?.p10Ms ?? null, p90Ms: k.timing?.p90Ms ?? null,
+    timingSource: k.timing?.source ?? null, gbps: k.gbps, pctOfPeak: k.gbps !== null && peakGbps ? (100 * k.gbps) / peakGbps : null,
+    verified: k.verified, maxRelErr: k.maxRelErr, skipped: k.skipped,
+  }));
+  const fused = kernelOf(r, 'fused'), q4 = kernelOf(r, 'q4'), decode = kernelOf(r, 'decode');
+  const decodeRate = decode?.timing ? weights / (decode.timing.medianMs / 1e3) : null;
+  const basisGbps = peakGbps ?? q4?.gbps ?? null;
+  const fusedBitsRead = fused ? (fused.bytes * 8) / weights : r.bitsPerWeight + r.scaleBitsPerWeight;
+  const needed = basisGbps !== null ? (8 * basisGbps * 1e9) / fusedBitsRead : null;
+  const fusedOverQ4 = fused?.timing && q4?.timing ? fused.timing.medianMs / q4.timing.medianMs : null;
+  const decodeOverQ4 = decode?.timing && q4?.timing ? decode.timing.medianMs / q4.timing.medianMs : null;
+  let verdict = 'not measured';
+  if (fusedOverQ4 !== null) {
+    verdict = fusedOverQ4 <= 1
+      ? `fused wins by ${((1 / fusedOverQ4 - 1) * 100).toFixed(0)} %`
+      : `fused loses by ${((fusedOverQ4 - 1) * 100).toFixed(0)} %${decodeRate !== null && needed !== null ? `: decode reaches ${((100 * decodeRate) / needed).toFixed(1)} % of the rate it needs` : ''}`;
+  }
+  return {
+    name: r.shape.name, rows: r.shape.rows, cols: r.shape.cols, entropyBits: r.entropyBits, bitsPerWeight: r.bitsPerWeight,
+    scaleBitsPerWeight: r.scaleBitsPerWeight, sqnrDb: r.sqnrDb, kernels, decodeSymbolsPerSec: decodeRate,
+    neededSymbolsPerSec: needed, neededRateBasis: peakGbps ? 'peak bandwidth' : 'measured q4 bandwidth',
+    fusedOverQ4, decodeOverQ4, verdict,
+  };
+}
+
+/**
+ * Projected tokens/s of an 8B Llama's weight reads (32 layers + vocabulary) per kernel: each
+ * matrix of the stack takes the time measured for its shape, or, for shapes not measured, the
+ * per-weight time of the largest measured synthetic shape (then `extrapolated` is true).
+ */
+export function projectTokensPerSec(shapes: ShapeMetrics[], kernel: KernelId): { tokensPerSec: number | null; extrapolated: boolean } {
+  const timed = shapes.filter((s) => !s.name.startsWith('stories') && s.kernels.find((k) => k.kernel === kernel)?.medianMs);
+  if (!timed.length) return { tokensPerSec: null, extrapolated: false };
+  const ms = (s: ShapeMetrics) => s.kernels.find((k) => k.kernel === kernel)!.medianMs!;
+  const largest = timed.reduce((a, b) => (a.rows * a.cols >= b.rows * b.cols ? a : b));
+  let total = 0, extrapolated = false;
+  for (const m of LLAMA_8B_STACK) {
+    const exact = timed.find((s) => s.rows === m.rows && s.cols === m.cols);
+    if (!exact) extrapolated = true;
+    total += m.count * (exact ? ms(exact) : (ms(largest) * m.rows * m.cols) / (largest.rows * largest.cols));
+  }
+  return { tokensPerSec: 1000 / total, extrapolated };
+}
