@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import Ajv from 'ajv';
+import { Ajv } from 'ajv';
 import puppeteer from 'puppeteer-core';
 import { describe, expect, it } from 'vitest';
 import { findChrome } from '../bench/browser.js';
