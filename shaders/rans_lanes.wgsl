@@ -26,7 +26,7 @@ struct StreamShape {
 // This dispatch's stream units; the tile directory holds bases relative to this buffer.
 @group(0) @binding(1) var<storage, read> streams: array<u32>;
 // One buffer (WebGPU guarantees only 8 storage bindings per stage), in u32s:
-//  [0, 2^P)            decode table: symbol (bits 0-3), slot - start (bits 4-15), frequency (bits 16-28);
+//  [0, 17)             cumulative frequencies c_0 = 0 … c_16 = 2^P (the decode table is built from them);
 //  states_offset + l   initial state of lane l;
 //  lengths_offset + i  lengths (in units) of lanes 2i (low half) and 2i+1 (high half);
 //  tiles_offset + 2t   tile t's first unit in `streams`, then its striped depth (host-derived).
@@ -73,11 +73,23 @@ fn tile_of(workgroup_index: u32) -> Tile {
   return t;
 }
 
-// Loads the decode table into workgroup memory and sets up lane `lid`. Every invocation of
+// Builds the decode table in workgroup memory from the 17 cumulative frequencies (68 bytes
+// read instead of a 2^P-entry table per workgroup) and sets up lane `lid`. Every invocation of
 // the workgroup must call it (it has barriers); lanes past t.lanes get an idle, valid state.
+// Table entry: symbol (bits 0-3), slot - start (bits 4-15), frequency (bits 16-28).
 fn start_lane(lid: u32, t: Tile) -> Lane {
+  var cum: array<u32, 17>;
+  for (var s = 0u; s < 17u; s++) {
+    cum[s] = lane_meta[s];
+  }
   for (var i = lid; i < TABLE_SIZE; i += WG_SIZE) {
-    table[i] = lane_meta[i];
+    var e = 0u;
+    for (var s = 0u; s < 16u; s++) {
+      if (cum[s] <= i && i < cum[s + 1u]) {
+        e = s | ((i - cum[s]) << 4u) | ((cum[s + 1u] - cum[s]) << 16u);
+      }
+    }
+    table[i] = e;
   }
   let is_active = lid < t.lanes;
   let lane = t.index * shape.lanes_per_full_tile + lid;

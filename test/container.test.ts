@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { crc32 } from '../src/container/crc.js';
-import { decodeTensor, PREAMBLE_BYTES, readContainer, writeContainer, type TensorToWrite } from '../src/container/container.js';
+import { decodeTensor, PREAMBLE_BYTES, readContainer, readContainerFile, writeContainer, type TensorToWrite } from '../src/container/container.js';
 import { ContainerError } from '../src/errors.js';
 import { quantize } from '../src/quantize/quantize.js';
 import type { QuantizerKind } from '../src/quantize/types.js';
@@ -16,7 +16,7 @@ function tensor(name: string, rows: number, cols: number, quantizer: QuantizerKi
 const small = [tensor('a', 9, 40, 'affine', 1), tensor('b', 4, 64, 'symmetric', 2), tensor('c', 3, 5, 'per-tensor', 3)];
 const smallBytes = writeContainer(small);
 
-function header(bytes: Uint8Array): { tensors: Record<string, any>[] } {
+function header(bytes: Uint8Array): { tensors: Record<string, any>[]; raw?: { section: { offset: number } }[] } {
   const n = new DataView(bytes.buffer, bytes.byteOffset).getUint32(12, true);
   return JSON.parse(new TextDecoder().decode(bytes.subarray(PREAMBLE_BYTES, PREAMBLE_BYTES + n)));
 }
@@ -25,10 +25,11 @@ function header(bytes: Uint8Array): { tensors: Record<string, any>[] } {
  * Rewrites the JSON header with a valid CRC — how a lying header is built. The header is padded
  * 64 bytes longer and every section offset moved by 64 with the data, so edits may grow it.
  */
-function withHeader(bytes: Uint8Array, edit: (h: { tensors: Record<string, any>[] }) => void): Uint8Array {
+function withHeader(bytes: Uint8Array, edit: (h: any) => void): Uint8Array {
   const h = header(bytes);
   const oldLen = new DataView(bytes.buffer, bytes.byteOffset).getUint32(12, true);
   for (const t of h.tensors) for (const sec of Object.values(t.sections) as { offset: number }[]) sec.offset += 64;
+  for (const r of (h as { raw?: { section: { offset: number } }[] }).raw ?? []) r.section.offset += 64;
   edit(h);
   const json = JSON.stringify(h);
   if (json.length > oldLen + 64) throw new Error('edit grew the header too much');
@@ -66,6 +67,23 @@ describe('container', () => {
       expect(t.scales).toEqual(small[i].quantized.scales);
       expect(t.biases).toEqual(small[i].quantized.biases);
     });
+  });
+
+  it('carries a model description and raw f32 tensors, checked like the rest', () => {
+    const norm = Float32Array.from({ length: 10 }, (_, i) => i / 3);
+    const bytes = writeContainer(small, { model: { format: 'llama2c', config: { dim: 5 } }, raw: [{ name: 'norm', shape: [2, 5], data: norm }] });
+    const file = readContainerFile(bytes);
+    expect(file.model).toEqual({ format: 'llama2c', config: { dim: 5 } });
+    expect(file.raw.get('norm')!.data).toEqual(norm);
+    expect(file.raw.get('norm')!.shape).toEqual([2, 5]);
+    expect(file.tensors.map(decodeTensor)[1].indices).toEqual(small[1].quantized.indices);
+    const lie = (edit: (h: any) => void) => code(() => readContainerFile(withHeader(bytes, edit)));
+    expect(lie((h) => { h.raw[0].shape = [3, 5]; })).toBe('BAD_SIZE');
+    expect(lie((h) => { h.raw[0].section.offset = 1e8; })).toBe('TRUNCATED');
+    expect(lie((h) => { h.raw[0].name = 'a'; })).toBe('BAD_HEADER');
+    expect(lie((h) => { h.raw[0].section.crc32 ^= 1; })).toBe('CHECKSUM_MISMATCH');
+    expect(lie((h) => { h.model = 7; })).toBe('BAD_HEADER');
+    expect(() => writeContainer(small, { raw: [{ name: 'x', shape: [3], data: norm }] })).toThrowError(expect.objectContaining({ code: 'SHAPE_MISMATCH' }));
   });
 
   it('reads from an unaligned view', () => {

@@ -67,6 +67,27 @@ export function indexChecksum(indices: Uint8Array, rows: number, cols: number): 
   return crc32Of(packNibbles(indices, rows, cols));
 }
 
+/** An f32 tensor stored as is (norm weights and other small arrays a model needs). */
+export interface RawTensor {
+  name: string;
+  shape: number[];
+  data: Float32Array;
+}
+
+/** What a container may carry besides coded matrices. */
+export interface ContainerExtras {
+  /** Free-form model description (e.g. `{ format: 'llama2c', config }`), stored in the header. */
+  model?: Record<string, unknown>;
+  raw?: RawTensor[];
+}
+
+/** Everything {@link readContainerFile} returns. */
+export interface ContainerFile {
+  tensors: ContainerTensor[];
+  model: Record<string, unknown> | null;
+  raw: Map<string, RawTensor>;
+}
+
 /**
  * Serializes tensors into one container.
  *
@@ -76,50 +97,64 @@ export function indexChecksum(indices: Uint8Array, rows: number, cols: number): 
  * const bytes = writeContainer([{ name: 'wq', quantized: q, encoded: encodeIndices(q.indices, rows, cols, q.groupSize) }]);
  * ```
  */
-export function writeContainer(tensors: TensorToWrite[]): Uint8Array {
+export function writeContainer(tensors: TensorToWrite[], extras: ContainerExtras = {}): Uint8Array {
   const names = new Set<string>();
-  const blobs: { tensor: number; name: SectionName; view: ArrayBufferView }[] = [];
-  const headers: TensorHeader[] = tensors.map(({ name, quantized: q, encoded: e }, i) => {
+  const unique = (name: string) => {
     if (!name || names.has(name)) throw new InvalidInputError('BAD_NAME', `tensor names must be unique and non-empty: '${name}'`);
     names.add(name);
+  };
+  // Every section to lay out, and where its reference goes in the header.
+  const blobs: { view: ArrayBufferView; ref: (r: SectionRef) => void }[] = [];
+  const headers: TensorHeader[] = tensors.map(({ name, quantized: q, encoded: e }) => {
+    unique(name);
     const g = e.geometry;
     if (g.rows !== q.rows || g.cols !== q.cols) throw new InvalidInputError('SHAPE_MISMATCH', `${name}: streams are ${g.rows}×${g.cols}, parameters ${q.rows}×${q.cols}`);
-    const views: [SectionName, ArrayBufferView | null][] = [
-      ['scales', q.scales], ['biases', q.biases], ['freqs', e.freqs],
-      ['laneStates', e.laneStates], ['laneLengths', e.laneLengths], ['streams', e.data],
-    ];
-    for (const [section, view] of views) if (view) blobs.push({ tensor: i, name: section, view });
-    return {
+    const h: TensorHeader = {
       name, rows: q.rows, cols: q.cols, quantizer: q.quantizer, groupSize: q.groupSize, paramType: q.paramType,
       precision: g.precision, segmentLength: g.segmentLength, rowsPerLane: g.rowsPerLane, rowsPerTile: g.rowsPerTile,
       indexCrc32: indexChecksum(q.indices, q.rows, q.cols), sections: {},
     };
+    const views: [SectionName, ArrayBufferView | null][] = [
+      ['scales', q.scales], ['biases', q.biases], ['freqs', e.freqs],
+      ['laneStates', e.laneStates], ['laneLengths', e.laneLengths], ['streams', e.data],
+    ];
+    for (const [section, view] of views) if (view) blobs.push({ view, ref: (r) => { h.sections[section] = r; } });
+    return h;
   });
+  const raw = (extras.raw ?? []).map((t) => {
+    unique(t.name);
+    if (t.data.length !== t.shape.reduce((a, b) => a * b, 1)) throw new InvalidInputError('SHAPE_MISMATCH', `${t.name}: shape [${t.shape}] does not hold ${t.data.length} values`);
+    const entry = { name: t.name, shape: t.shape, section: { offset: 0, length: 0, crc32: 0 } };
+    blobs.push({ view: t.data, ref: (r) => { entry.section = r; } });
+    return entry;
+  });
+  const header = { tensors: headers, ...(extras.model ? { model: extras.model } : {}), ...(raw.length ? { raw } : {}) };
   // Offsets depend on the header's length and the header holds the offsets: lay out with
   // placeholder offsets, then again with real ones until the length stops changing.
-  let dataStart = 0, headerBytes = new Uint8Array(0);
+  let dataStart = 0, headerBytes = new Uint8Array(0), end = 0;
   for (let pass = 0; pass < 4; pass++) {
     let at = dataStart;
     for (const b of blobs) {
-      headers[b.tensor].sections[b.name] = { offset: at, length: b.view.byteLength, crc32: crc32Of(b.view) };
+      b.ref({ offset: at, length: b.view.byteLength, crc32: crc32Of(b.view) });
       at = align4(at + b.view.byteLength);
     }
-    headerBytes = new TextEncoder().encode(JSON.stringify({ tensors: headers }));
+    end = at;
+    headerBytes = new TextEncoder().encode(JSON.stringify(header));
     const start = align4(PREAMBLE_BYTES + headerBytes.length);
     if (start === dataStart) break;
     dataStart = start;
   }
-  const last = blobs.at(-1);
-  const total = last ? align4(headers[last.tensor].sections[last.name]!.offset + last.view.byteLength) : dataStart;
-  const out = new Uint8Array(total);
+  const out = new Uint8Array(Math.max(end, dataStart));
   const dv = new DataView(out.buffer);
   out.set(MAGIC, 0);
   dv.setUint32(8, FORMAT_VERSION, true);
   dv.setUint32(12, headerBytes.length, true);
   dv.setUint32(16, crc32(headerBytes), true);
   out.set(headerBytes, PREAMBLE_BYTES);
+  let at = dataStart;
   for (const b of blobs) {
-    out.set(new Uint8Array(b.view.buffer, b.view.byteOffset, b.view.byteLength), headers[b.tensor].sections[b.name]!.offset);
+    out.set(new Uint8Array(b.view.buffer, b.view.byteOffset, b.view.byteLength), at);
+    at = align4(at + b.view.byteLength);
   }
   return out;
 }
@@ -133,7 +168,7 @@ function isUint(v: unknown, max = 2 ** 32 - 1): v is number {
 }
 
 /** Reads and checks the preamble and JSON header. */
-function readHeader(bytes: Uint8Array): { tensors: unknown[] } {
+function readHeader(bytes: Uint8Array): { tensors: unknown[]; model?: unknown; raw?: unknown } {
   if (bytes.length < PREAMBLE_BYTES) fail('TRUNCATED', `file has ${bytes.length} bytes, the preamble alone needs ${PREAMBLE_BYTES}`);
   for (let i = 0; i < MAGIC.length; i++) if (bytes[i] !== MAGIC[i]) fail('BAD_MAGIC', 'not an rans-gemv container (bad magic bytes)');
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -148,7 +183,7 @@ function readHeader(bytes: Uint8Array): { tensors: unknown[] } {
   if (typeof header !== 'object' || header === null || !Array.isArray((header as { tensors?: unknown }).tensors)) {
     fail('BAD_HEADER', 'header has no tensor table');
   }
-  return header as { tensors: unknown[] };
+  return header as { tensors: unknown[]; model?: unknown; raw?: unknown };
 }
 
 /** Validates one tensor entry's fields (types and ranges) without trusting any of them. */
@@ -186,10 +221,34 @@ function checkTensorHeader(raw: unknown, index: number): TensorHeader {
  * ```
  */
 export function readContainer(bytes: Uint8Array): ContainerTensor[] {
+  return readContainerFile(bytes).tensors;
+}
+
+/** Validates a raw-tensor entry of the header (its section is bounds-checked with the others). */
+function checkRawHeader(raw: unknown, index: number): { name: string; shape: number[]; section: SectionRef } {
+  const t = raw as { name?: unknown; shape?: unknown; section?: Record<string, unknown> } | null;
+  const name = typeof t?.name === 'string' && t.name ? t.name : fail('BAD_HEADER', `raw tensor entry ${index} has no name`);
+  const shape = Array.isArray(t!.shape) && t!.shape.length > 0 && t!.shape.every((d) => isUint(d)) ? (t!.shape as number[]) : fail('BAD_HEADER', 'raw tensor shape must be a list of integers', name);
+  const r = t!.section;
+  if (!r || !isUint(r.offset, Number.MAX_SAFE_INTEGER) || !isUint(r.length, Number.MAX_SAFE_INTEGER) || !isUint(r.crc32)) fail('BAD_HEADER', 'raw tensor needs a section with integer offset, length and crc32', name);
+  return { name, shape, section: { offset: r.offset as number, length: r.length as number, crc32: r.crc32 as number } };
+}
+
+/**
+ * Like {@link readContainer}, plus the model description and raw f32 tensors a container may
+ * carry (written by `rans-gemv encode` for llama2.c checkpoints).
+ */
+export function readContainerFile(bytes: Uint8Array): ContainerFile {
   const header = readHeader(bytes);
   const dataStart = align4(PREAMBLE_BYTES + new DataView(bytes.buffer, bytes.byteOffset).getUint32(12, true));
   const seen = new Set<string>();
   const claimed: { start: number; end: number; what: string }[] = [];
+  // Bounds first: nothing is copied or allocated until every claimed range lies in the file.
+  const claim = (ref: SectionRef, what: string, tensor: string) => {
+    if (ref.offset % 4 !== 0 || ref.offset < dataStart) fail('BAD_OFFSET', `section '${what}' offset ${ref.offset} is misaligned or inside the header`, tensor);
+    if (ref.offset + ref.length > bytes.length) fail('TRUNCATED', `section '${what}' ends at ${ref.offset + ref.length}, the file has ${bytes.length} bytes`, tensor);
+    claimed.push({ start: ref.offset, end: ref.offset + ref.length, what: `${tensor}.${what}` });
+  };
   const checked = header.tensors.map((raw, index) => {
     const h = checkTensorHeader(raw, index);
     const name = h.name;
@@ -214,7 +273,6 @@ export function readContainer(bytes: Uint8Array): ContainerTensor[] {
       laneLengths: geometry.lanes * 2,
       streams: null, // any multiple of 4; checked against the lane lengths below
     };
-    // Bounds first: nothing is copied or allocated until every claimed range lies in the file.
     for (const s of SECTION_NAMES) {
       const ref = h.sections[s];
       const want = expected[s];
@@ -223,23 +281,37 @@ export function readContainer(bytes: Uint8Array): ContainerTensor[] {
       if (!required) fail('BAD_HEADER', `a symmetric tensor has no '${s}' section`, name);
       if (want !== null && ref.length !== want) fail('BAD_SIZE', `section '${s}' is ${ref.length} bytes, the shape needs ${want}`, name);
       if (s === 'streams' && ref.length % 4 !== 0) fail('BAD_SIZE', `section '${s}' length ${ref.length} is not a multiple of 4`, name);
-      if (ref.offset % 4 !== 0 || ref.offset < dataStart) fail('BAD_OFFSET', `section '${s}' offset ${ref.offset} is misaligned or inside the header`, name);
-      if (ref.offset + ref.length > bytes.length) fail('TRUNCATED', `section '${s}' ends at ${ref.offset + ref.length}, the file has ${bytes.length} bytes`, name);
-      claimed.push({ start: ref.offset, end: ref.offset + ref.length, what: `${name}.${s}` });
+      claim(ref, s, name);
     }
     return { h, geometry };
   });
+  const rawHeaders = header.raw === undefined ? [] : Array.isArray(header.raw) ? header.raw.map(checkRawHeader) : fail('BAD_HEADER', 'raw tensor table is not a list');
+  for (const r of rawHeaders) {
+    if (seen.has(r.name)) fail('BAD_HEADER', 'duplicate tensor name', r.name);
+    seen.add(r.name);
+    const want = r.shape.reduce((a, d) => a * d, 4);
+    if (r.section.length !== want) fail('BAD_SIZE', `raw section is ${r.section.length} bytes, shape [${r.shape}] needs ${want}`, r.name);
+    claim(r.section, 'raw', r.name);
+  }
+  if (header.model !== undefined && (typeof header.model !== 'object' || header.model === null || Array.isArray(header.model))) fail('BAD_HEADER', 'model description is not an object');
   claimed.sort((a, b) => a.start - b.start);
   for (let i = 1; i < claimed.length; i++) {
     if (claimed[i].start < claimed[i - 1].end) fail('BAD_OFFSET', `sections ${claimed[i - 1].what} and ${claimed[i].what} overlap`);
   }
-  return checked.map(({ h, geometry }): ContainerTensor => {
+  const copy = (ref: SectionRef, what: string, tensor: string): Uint8Array => {
+    const slice = bytes.slice(ref.offset, ref.offset + ref.length); // aligned copy
+    if (crc32(slice) !== ref.crc32) fail('CHECKSUM_MISMATCH', `section '${what}' checksum does not match`, tensor);
+    return slice;
+  };
+  const raw = new Map<string, RawTensor>();
+  for (const r of rawHeaders) {
+    const b = copy(r.section, 'raw', r.name);
+    raw.set(r.name, { name: r.name, shape: r.shape, data: new Float32Array(b.buffer, b.byteOffset, b.length / 4) });
+  }
+  const tensors = checked.map(({ h, geometry }): ContainerTensor => {
     const section = (s: SectionName): Uint8Array | null => {
       const ref = h.sections[s];
-      if (!ref) return null;
-      const slice = bytes.slice(ref.offset, ref.offset + ref.length); // aligned copy
-      if (crc32(slice) !== ref.crc32) fail('CHECKSUM_MISMATCH', `section '${s}' checksum does not match`, h.name);
-      return slice;
+      return ref ? copy(ref, s, h.name) : null;
     };
     const u16 = (b: Uint8Array) => new Uint16Array(b.buffer, b.byteOffset, b.length / 2);
     const u32 = (b: Uint8Array) => new Uint32Array(b.buffer, b.byteOffset, b.length / 4);
@@ -265,6 +337,7 @@ export function readContainer(bytes: Uint8Array): ContainerTensor[] {
       encoded,
     };
   });
+  return { tensors, model: (header.model as Record<string, unknown> | undefined) ?? null, raw };
 }
 
 /**

@@ -6,7 +6,8 @@ import { InvalidInputError, RansGemvError } from '../errors.js';
 import { fromBf16Bits, fromF16Bits, toBf16Bits, toF16Bits } from '../quantize/half.js';
 import { packNibbles } from '../quantize/import.js';
 import { groupsPerRow, type QuantizedMatrix } from '../quantize/types.js';
-import { decodeTable, type EncodedMatrix } from '../rans/codec.js';
+import type { EncodedMatrix } from '../rans/codec.js';
+import { cumulative } from '../rans/frequencies.js';
 import { tileDirectory, tileShape, type StreamGeometry } from '../rans/layout.js';
 
 /** A device that was lost or destroyed, or a matrix used on another device. */
@@ -52,7 +53,7 @@ export interface GpuMatrix {
   readonly geometry: StreamGeometry;
   readonly parts: MatrixPart[];
   readonly params: GPUBuffer;
-  /** Decode table, lane states, lane lengths and tile directory in one buffer (see rans_lanes.wgsl). */
+  /** Cumulative frequencies, lane states, lane lengths and tile directory in one buffer (see rans_lanes.wgsl). */
   readonly laneMeta: GPUBuffer;
   /** u32 offsets of the lane states, lane lengths and tile directory in `laneMeta`. */
   readonly metaOffsets: { states: number; lengths: number; tiles: number };
@@ -65,8 +66,8 @@ export interface GpuMatrix {
   /** Whether plain q4 nibbles were uploaded from the host (needed by `mode: 'q4'`). */
   readonly hostQ4: boolean;
   /**
-   * Bytes the kernels read per product, weights side: `streams` (stream units, decode table,
-   * lane states and lengths), `params` (packed scales and biases), `q4` (nibbles). The fused
+   * Bytes the kernels read per product, weights side: `streams` (stream units, cumulative
+   * frequencies, lane states and lengths), `params` (packed scales and biases), `q4` (nibbles). The fused
    * kernel reads streams + params, plain q4 reads q4 + params.
    */
   readonly bytes: { streams: number; params: number; q4: number };
@@ -159,7 +160,8 @@ export function uploadMatrix(device: GPUDevice, source: MatrixSource, options: U
   }
   close(g.tiles);
 
-  const table = decodeTable(e.freqs, g.precision);
+  const table = cumulative(e.freqs);
+  if (table[16] !== 2 ** g.precision) throw new InvalidInputError('BAD_FREQUENCIES', `frequencies sum to ${table[16]}, not 2^${g.precision}`);
   const offsets = { states: table.length, lengths: table.length + g.lanes, tiles: table.length + g.lanes + Math.ceil(g.lanes / 2) };
   const meta = new Uint32Array(offsets.tiles + tileDir.length);
   meta.set(table);
@@ -168,7 +170,7 @@ export function uploadMatrix(device: GPUDevice, source: MatrixSource, options: U
   meta.set(tileDir, offsets.tiles);
   if (meta.byteLength > limit) throw new InvalidInputError('LIMIT_EXCEEDED', `lane metadata needs ${meta.byteLength} bytes, over the binding limit of ${limit}`);
   const status = buffer(device, Uint32Array.of(0, 0xffffffff), `${label} status`, USAGE_COPY_SRC);
-  const streamBytes = e.data.byteLength + e.laneStates.byteLength + e.laneLengths.byteLength + 2 ** g.precision * 4;
+  const streamBytes = e.data.byteLength + e.laneStates.byteLength + e.laneLengths.byteLength + table.byteLength;
   const m: GpuMatrix = {
     device, rows: p.rows, cols: p.cols, groupSize: p.groupSize, groupsPerRow: gpr, bf16Params: p.paramType === 'bf16',
     geometry: g, parts,
