@@ -68,6 +68,22 @@ describe('rans-gemv CLI', () => {
     expect(out.gpu.checks.filter((c: { mode: string }) => c.mode === 'decode').length).toBe(36);
   }, 120_000);
 
+  it('generate: greedy text from the bundled model, on the CPU and from an encoded container on the GPU', () => {
+    const cpu = run('generate', '--steps', '30', '--mode', 'cpu', '--group', '32');
+    expect(cpu.status, cpu.stderr).toBe(0);
+    expect(cpu.stdout.startsWith('Once upon a time, there was a little girl named Lily')).toBe(true);
+    expect(cpu.stderr).toMatch(/tokens\/s \(cpu\)/);
+    const file = join(dir, 'g32.rgmv');
+    expect(run('encode', bundledModel().model, '-o', file, '--group', '32').status).toBe(0);
+    const gpu = run('generate', '--model', file, '--steps', '30', '--mode', 'fused');
+    expect(gpu.status, gpu.stderr).toBe(0);
+    expect(gpu.stdout).toBe(cpu.stdout);
+    expect(gpu.stderr).toMatch(/weight bytes read per token/);
+    const bad = run('generate', '--tokenizer', bundledModel().model, '--steps', '5', '--mode', 'cpu');
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toContain('TOKENIZER_MISMATCH');
+  }, 120_000);
+
   it('reports unreadable input with a typed error and a non-zero exit', () => {
     const junk = join(dir, 'junk.bin');
     writeFileSync(junk, new Uint8Array(100));

@@ -8,11 +8,19 @@ import { SingleBar, Presets } from 'cli-progress';
 import { decodeTensor, readContainer, writeContainer } from '../container/container.js';
 import { RansGemvError } from '../errors.js';
 import { loadModelMatrices } from '../io/load.js';
+import { readLlama2c } from '../io/llama2c.js';
+import { isSafetensors } from '../io/safetensors.js';
+import { llama2cContainerExtras } from '../llm/model.js';
 import { compressMatrix, totalStats, type CompressedMatrix, type CompressOptions } from '../pipeline.js';
 import { QUANTIZERS, type QuantizedMatrix } from '../quantize/types.js';
 import type { EncodedMatrix } from '../rans/codec.js';
 import type { GpuCheck } from '../gpu/verify.js';
 import { bundledModel } from '../paths.js';
+import { isContainer } from '../container/container.js';
+import { cpuBackend, gpuBackend, RUNTIME_MODES, type MatVecBackend } from '../llm/backends.js';
+import { generate, LlamaRuntime } from '../llm/engine.js';
+import { modelFromCheckpoint, modelFromContainer } from '../llm/model.js';
+import { readTokenizer } from '../llm/tokenizer.js';
 import { histogramChart, statsTable } from './render.js';
 
 const int = (v: string) => {
@@ -80,7 +88,10 @@ program.command('encode')
   .option('--lane-symbols <n>', 'target symbols per lane stream', int)
   .action((model: string, o) => {
     const results = compressModel(model, compressOptions(o));
-    const bytes = writeContainer(results.map((r) => ({ name: r.name, quantized: r.quantized, encoded: r.encoded })));
+    // llama2.c checkpoints keep their config and norm weights, so `generate` can run the container.
+    const input = new Uint8Array(readFileSync(model));
+    const extras = isSafetensors(input) ? {} : llama2cContainerExtras(readLlama2c(input));
+    const bytes = writeContainer(results.map((r) => ({ name: r.name, quantized: r.quantized, encoded: r.encoded })), extras);
     writeFileSync(o.output, bytes);
     const total = totalStats(results);
     const sqnr = total.sqnrDb === null ? 'imported' : `${total.sqnrDb.toFixed(2)} dB`;
@@ -141,6 +152,40 @@ program.command('verify')
       console.log(`${file}: ${ok ? 'OK' : 'INVALID'}: ${report.filter((r) => r.ok).length}/${report.length} tensors decoded bit-exactly (${weights} weights)${gpu ? `; GPU checks ${gpu.checks.filter((c) => c.ok).length}/${gpu.checks.length} passed` : ''}`);
     }
     process.exitCode = ok ? 0 : 1;
+  });
+
+program.command('generate')
+  .description('greedy text generation with a llama2.c-architecture model, every weight product through fusedMatVec')
+  .option('--model <file>', 'llama2.c .bin checkpoint (quantized on load) or .rgmv container from encode (default: bundled stories260K)')
+  .option('--tokenizer <file>', 'llama2.c tokenizer (default: bundled tok512.bin)')
+  .option('--steps <n>', 'tokens to run, prompt included', int, 256)
+  .option('--prompt <text>', 'text to start from', '')
+  .addOption(new Option('--mode <mode>', 'where the weight products run').choices(RUNTIME_MODES).default('fused'))
+  .option('--group <n>', 'group size when quantizing a .bin (32, 64, 128)', int, 64)
+  .addOption(quantizerOption())
+  .action(async (o) => {
+    const bundled = bundledModel();
+    const modelBytes = new Uint8Array(readFileSync(o.model ?? bundled.model));
+    const model = isContainer(modelBytes) ? modelFromContainer(modelBytes) : modelFromCheckpoint(modelBytes, { groupSize: o.group, quantizer: o.quantizer });
+    const tokenizer = readTokenizer(new Uint8Array(readFileSync(o.tokenizer ?? bundled.tokenizer)), model.config.vocabSize);
+    let backend: MatVecBackend, release = () => {};
+    if (o.mode === 'cpu' || o.mode === 'cpu-fp32') backend = cpuBackend(model, o.mode);
+    else {
+      const { requestNodeDevice } = await import('../node/device.js');
+      const nd = await requestNodeDevice();
+      console.error(`GPU: ${nd.description}${nd.software ? ' — software (SwiftShader)' : ''}`);
+      backend = gpuBackend(nd.device, model, o.mode);
+      release = () => { backend.destroy(); nd.device.destroy(); };
+    }
+    try {
+      const rt = new LlamaRuntime(model, backend);
+      const g = await generate(rt, tokenizer, { steps: o.steps, prompt: o.prompt, onToken: (_, piece) => process.stdout.write(piece) });
+      process.stdout.write('\n');
+      const bytes = o.mode.startsWith('cpu') ? 'CPU reference' : `${rt.bytesPerToken()} weight bytes read per token`;
+      console.error(`${g.tokens.length} tokens, ${g.tokensPerSec.toFixed(1)} tokens/s (${o.mode}), ${bytes}`);
+    } finally {
+      release();
+    }
   });
 
 try {

@@ -62,6 +62,11 @@ export interface ContainerTensor {
 
 const align4 = (n: number) => (n + 3) & ~3;
 
+/** True when the bytes start with the container magic. */
+export function isContainer(bytes: Uint8Array): boolean {
+  return bytes.length >= MAGIC.length && MAGIC.every((b, i) => bytes[i] === b);
+}
+
 /** CRC-32 of indices in the plain q4 packing, the checksum stored as `indexCrc32`. */
 export function indexChecksum(indices: Uint8Array, rows: number, cols: number): number {
   return crc32Of(packNibbles(indices, rows, cols));
