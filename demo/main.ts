@@ -1,0 +1,59 @@
+// The demo page: loads the bundled stories260K model, quantizes and entropy-codes it in the page,
+// and streams greedy text through the library in the chosen mode. window.demo.run is the same
+// entry point the buttons use, for automation (test/demo.test.ts).
+import modelUrl from '../fixtures/stories260K/stories260K.bin?url';
+import tokenizerUrl from '../fixtures/stories260K/tok512.bin?url';
+import { cpuBackend, gpuBackend, type RuntimeMode } from '../src/llm/backends.js';
+import { generate, LlamaRuntime } from '../src/llm/engine.js';
+import { modelFromCheckpoint, type LlamaModel } from '../src/llm/model.js';
+import { readTokenizer, type Tokenizer } from '../src/llm/tokenizer.js';
+
+export interface DemoRun { mode: RuntimeMode; tokens: number[]; text: string; tokensPerSec: number; bytesPerToken: number | null }
+declare global { interface Window { demo: { ready: Promise<string>; run: (o: { mode: RuntimeMode; steps: number; group: number; prompt?: string }) => Promise<DemoRun> } } }
+
+const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
+const bytes = async (url: string) => new Uint8Array(await (await fetch(url)).arrayBuffer());
+
+const checkpoint = bytes(modelUrl);
+const models = new Map<number, LlamaModel>();
+let tokenizer: Tokenizer | undefined;
+let device: GPUDevice | undefined;
+
+async function setup(): Promise<string> {
+  const adapter = await navigator.gpu?.requestAdapter({ powerPreference: 'high-performance' });
+  if (!adapter) return 'no WebGPU adapter: only the cpu mode works';
+  device = await adapter.requestDevice({ requiredFeatures: adapter.features.has('subgroups') ? ['subgroups'] : [] });
+  const i = adapter.info;
+  return [i.vendor, i.architecture, i.device, i.description].filter(Boolean).join(' / ');
+}
+
+async function run(o: { mode: RuntimeMode; steps: number; group: number; prompt?: string }): Promise<DemoRun> {
+  await window.demo.ready;
+  if (!models.has(o.group)) models.set(o.group, modelFromCheckpoint(await checkpoint, { groupSize: o.group }));
+  const model = models.get(o.group)!;
+  tokenizer ??= readTokenizer(await bytes(tokenizerUrl), model.config.vocabSize);
+  if (!o.mode.startsWith('cpu') && !device) throw new Error('this browser has no WebGPU adapter');
+  const backend = o.mode === 'cpu' || o.mode === 'cpu-fp32' ? cpuBackend(model, o.mode) : gpuBackend(device!, model, o.mode);
+  try {
+    const rt = new LlamaRuntime(model, backend);
+    const out = $('out');
+    out.textContent = '';
+    const g = await generate(rt, tokenizer, { steps: o.steps, prompt: o.prompt, onToken: (_, piece) => { out.textContent += piece; } });
+    const bytesPerToken = o.mode.startsWith('cpu') ? null : rt.bytesPerToken();
+    $('stats').insertAdjacentHTML('beforeend', `<tr><td>${o.mode} (g${o.group})</td><td>${g.tokensPerSec.toFixed(1)}</td><td>${bytesPerToken ?? '–'}</td><td>${g.tokens.length}</td></tr>`);
+    return { mode: o.mode, tokens: g.tokens, text: g.text, tokensPerSec: g.tokensPerSec, bytesPerToken };
+  } finally {
+    backend.destroy();
+  }
+}
+
+const options = () => ({ steps: Number($<HTMLInputElement>('steps').value), group: Number($<HTMLSelectElement>('group').value), prompt: $<HTMLInputElement>('prompt').value });
+window.demo = {
+  ready: setup().then((a) => {
+    $('adapter').textContent = `WebGPU adapter: ${a}${/swiftshader/i.test(a) ? ' — software (SwiftShader): tokens/s here are CPU figures, not GPU ones' : ''}`;
+    return a;
+  }),
+  run,
+};
+$('go').addEventListener('click', () => void run({ mode: $<HTMLSelectElement>('mode').value as RuntimeMode, ...options() }));
+$('compare').addEventListener('click', async () => { for (const mode of ['fused', 'q4', 'fp32'] as const) await run({ mode, ...options() }); });
