@@ -11,14 +11,14 @@
 import { quantize } from '../src/quantize/quantize.js';
 import { encodeIndices } from '../src/rans/codec.js';
 import { entropyBits, histogram } from '../src/rans/frequencies.js';
-import { tileShape } from '../src/rans/layout.js';
+import { DEFAULT_PRECISION, tileShape } from '../src/rans/layout.js';
 import { gaussianWeights } from './synthetic.js';
 
 const [rows, cols] = (process.argv[2] ?? '4096x4096').split('x').map(Number);
 const q = quantize(gaussianWeights(rows * cols, 7), rows, cols);
 const h = entropyBits(histogram(q.indices));
 const n = rows * cols;
-console.log(`${rows}×${cols} Gaussian, affine g64, P = 10: entropy ${h.toFixed(4)} bits/weight`);
+console.log(`${rows}×${cols} Gaussian, affine g64, pair table P = ${DEFAULT_PRECISION}: entropy ${h.toFixed(4)} bits/weight`);
 console.log('overhead over entropy (all metadata included):');
 console.log('symbols/lane   lanes   offsets   striped   striped+tails (ours)');
 for (const spl of [256, 512, 1024, 2048, 4096]) {

@@ -18,9 +18,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let first_row = shape.tile_offset * shape.rows_per_tile;
     for (var r = reg.row0; r < reg.row1; r++) {
       var word = 0u;
-      for (var c = reg.col0; c < reg.col1; c++) {
+      // Pairs start at even offsets from col0 (a multiple of 8), so a pair never straddles words.
+      for (var c = reg.col0; c < reg.col1; c += 2u) {
         let e = table[x_state & (TABLE_SIZE - 1u)];
-        x_state = (e >> 16u) * (x_state >> PRECISION) + ((e >> 4u) & 0xfffu);
+        x_state = (e >> 20u) * (x_state >> PRECISION) + ((e >> 8u) & 0xfffu);
         if (x_state < STATE_LOWER_BOUND) {
           if ((k & 1u) == 0u) {
             unit = lane_unit(ln, k >> 1u);
@@ -28,8 +29,13 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
           x_state = (x_state << 16u) | ((unit >> ((k & 1u) * 16u)) & 0xffffu);
           k++;
         }
-        word |= (e & 15u) << ((c & 7u) * 4u);
-        if ((c & 7u) == 7u || c + 1u == reg.col1) {
+        // First index to the lower nibble; an odd segment's pad is dropped.
+        var two = ((e >> 4u) & 15u) | ((e & 15u) << 4u);
+        if (c + 1u == reg.col1) {
+          two &= 15u;
+        }
+        word |= two << ((c & 7u) * 4u);
+        if ((c & 7u) == 6u || c + 2u >= reg.col1) {
           nibbles[(r - first_row) * words_per_row + (c >> 3u)] = word;
           word = 0u;
         }

@@ -37,9 +37,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         for (var m = 0u; m < VECTORS; m++) {
           group_dot[m] = 0.0;
         }
-        for (; c < group_end; c++) {
+        // One step decodes a pair of weights; only a row's last group can end on a lone
+        // weight (odd cols), whose pad partner is multiplied by nothing.
+        for (; c < group_end; c += 2u) {
           let e = table[x_state & (TABLE_SIZE - 1u)];
-          x_state = (e >> 16u) * (x_state >> PRECISION) + ((e >> 4u) & 0xfffu);
+          x_state = (e >> 20u) * (x_state >> PRECISION) + ((e >> 8u) & 0xfffu);
           if (x_state < STATE_LOWER_BOUND) {
             if ((k & 1u) == 0u) {
               unit = lane_unit(ln, k >> 1u);
@@ -47,9 +49,16 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
             x_state = (x_state << 16u) | ((unit >> ((k & 1u) * 16u)) & 0xffffu);
             k++;
           }
-          let q = f32(e & 15u);
+          let q0 = f32((e >> 4u) & 15u);
+          let q1 = f32(e & 15u);
+          let paired = c + 1u < group_end;
           for (var m = 0u; m < VECTORS; m++) {
-            group_dot[m] = fma(q, x[m * cols + c], group_dot[m]);
+            let i = m * cols + c;
+            var x1 = 0.0;
+            if (paired) {
+              x1 = x[i + 1u];
+            }
+            group_dot[m] = fma(q1, x1, fma(q0, x[i], group_dot[m]));
           }
         }
         let p = unpack_params(params[r * shape.groups_per_row + g], shape.bf16_params != 0u);

@@ -26,7 +26,7 @@ struct StreamShape {
 // This dispatch's stream units; the tile directory holds bases relative to this buffer.
 @group(0) @binding(1) var<storage, read> streams: array<u32>;
 // One buffer (WebGPU guarantees only 8 storage bindings per stage), in u32s:
-//  [0, 17)             cumulative frequencies c_0 = 0 … c_16 = 2^P (the decode table is built from them);
+//  [0, 257)            cumulative pair frequencies c_0 = 0 … c_256 = 2^P (the decode table is built from them);
 //  states_offset + l   initial state of lane l;
 //  lengths_offset + i  lengths (in units) of lanes 2i (low half) and 2i+1 (high half);
 //  tiles_offset + 2t   tile t's first unit in `streams`, then its striped depth (host-derived).
@@ -34,7 +34,7 @@ struct StreamShape {
 // [lanes that failed the end-of-stream check, lowest failed lane]; the host resets it.
 @group(0) @binding(3) var<storage, read_write> status: array<atomic<u32>, 2>;
 
-override PRECISION: u32 = 10u;
+override PRECISION: u32 = 11u;
 override TABLE_SIZE: u32 = 1u << PRECISION;
 override WG_SIZE: u32 = 64u;
 const STATE_LOWER_BOUND: u32 = 65536u;
@@ -73,23 +73,18 @@ fn tile_of(workgroup_index: u32) -> Tile {
   return t;
 }
 
-// Builds the decode table in workgroup memory from the 17 cumulative frequencies (68 bytes
-// read instead of a 2^P-entry table per workgroup) and sets up lane `lid`. Every invocation of
-// the workgroup must call it (it has barriers); lanes past t.lanes get an idle, valid state.
-// Table entry: symbol (bits 0-3), slot - start (bits 4-15), frequency (bits 16-28).
+// Builds the decode table of the pair alphabet in workgroup memory from the 257 cumulative pair
+// frequencies (1 KiB read instead of a 2^P-entry table) and sets up lane `lid`. Every invocation
+// of the workgroup must call it (it has barriers); lanes past t.lanes get an idle, valid state.
+// Table entry: pair (bits 0-7; first index in bits 4-7), slot - start (bits 8-19), frequency
+// (bits 20-31, < 2^12 by construction).
 fn start_lane(lid: u32, t: Tile) -> Lane {
-  var cum: array<u32, 17>;
-  for (var s = 0u; s < 17u; s++) {
-    cum[s] = lane_meta[s];
-  }
-  for (var i = lid; i < TABLE_SIZE; i += WG_SIZE) {
-    var e = 0u;
-    for (var s = 0u; s < 16u; s++) {
-      if (cum[s] <= i && i < cum[s + 1u]) {
-        e = s | ((i - cum[s]) << 4u) | ((cum[s + 1u] - cum[s]) << 16u);
-      }
+  for (var s = lid; s < 256u; s += WG_SIZE) {
+    let lo = lane_meta[s];
+    let hi = min(lane_meta[s + 1u], TABLE_SIZE); // clamped: corrupt tables stay in bounds
+    for (var slot = lo; slot < hi; slot++) {
+      table[slot] = s | ((slot - lo) << 8u) | ((hi - lo) << 20u);
     }
-    table[i] = e;
   }
   let is_active = lid < t.lanes;
   let lane = t.index * shape.lanes_per_full_tile + lid;
@@ -137,15 +132,15 @@ fn lane_unit(ln: Lane, u: u32) -> u32 {
 }
 
 // The rANS step, written out in each kernel's loop (x: state; k: words read; unit: the u32
-// holding word k, loaded when k is even):
+// holding word k, loaded when k is even). One step decodes a pair: two weights.
 //   let e = table[x & (TABLE_SIZE - 1u)];                      // slot → packed entry
-//   x = (e >> 16u) * (x >> PRECISION) + ((e >> 4u) & 0xfffu);   // f·⌊x/M⌋ + slot − c
+//   x = (e >> 20u) * (x >> PRECISION) + ((e >> 8u) & 0xfffu);   // f·⌊x/M⌋ + slot − c
 //   if (x < STATE_LOWER_BOUND) {                                // at most one word
 //     if ((k & 1u) == 0u) { unit = lane_unit(ln, k >> 1u); }
 //     x = (x << 16u) | ((unit >> ((k & 1u) * 16u)) & 0xffffu);
 //     k++;
 //   }
-//   symbol = e & 15u
+//   first index = (e >> 4u) & 15u, second = e & 15u
 // It stays inline there: as a function taking the state by pointer it cost SwiftShader 17 %.
 
 // An intact lane ends in state L with every word read (the last unit's high half may be padding).

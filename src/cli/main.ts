@@ -62,7 +62,7 @@ program.command('analyze')
   .argument('[model]', 'safetensors or llama2.c .bin (default: the bundled stories260K)')
   .option('--group <n>', 'group size (32, 64, 128)', int, 64)
   .addOption(quantizerOption())
-  .option('--precision <bits>', 'rANS probability precision (10..12)', int)
+  .option('--precision <bits>', 'pair-table precision in bits (11..12)', int)
   .option('--lane-symbols <n>', 'target symbols per lane stream', int)
   .option('--json', 'print { tensors, total } as JSON')
   .action((model: string | undefined, o) => {
@@ -84,7 +84,7 @@ program.command('encode')
   .requiredOption('-o, --output <file>', 'container to write')
   .option('--group <n>', 'group size (32, 64, 128)', int, 64)
   .addOption(quantizerOption())
-  .option('--precision <bits>', 'rANS probability precision (10..12)', int)
+  .option('--precision <bits>', 'pair-table precision in bits (11..12)', int)
   .option('--lane-symbols <n>', 'target symbols per lane stream', int)
   .action((model: string, o) => {
     const results = compressModel(model, compressOptions(o));

@@ -10,7 +10,7 @@ import { packNibbles } from '../quantize/import.js';
 import { groupsPerRow, QUANTIZERS, type QuantizedMatrix, type QuantizerKind } from '../quantize/types.js';
 import type { ParamType } from '../quantize/half.js';
 import { decodeIndices, type EncodedMatrix } from '../rans/codec.js';
-import { ALPHABET } from '../rans/frequencies.js';
+import { ALPHABET, MARGINAL_PRECISION } from '../rans/frequencies.js';
 import { makeGeometry, tileDirectory } from '../rans/layout.js';
 import { crc32, crc32Of } from './crc.js';
 
@@ -330,7 +330,7 @@ export function readContainerFile(bytes: Uint8Array): ContainerFile {
     };
     let freqSum = 0;
     for (const f of encoded.freqs) freqSum += f;
-    if (freqSum !== 2 ** h.precision) fail('BAD_FREQUENCIES', `frequencies sum to ${freqSum}, not 2^${h.precision}`, h.name);
+    if (freqSum !== 2 ** MARGINAL_PRECISION) fail('BAD_FREQUENCIES', `index frequencies sum to ${freqSum}, not 2^${MARGINAL_PRECISION}`, h.name);
     const units = tileDirectory(geometry, encoded.laneLengths).base[geometry.tiles];
     if (units !== encoded.data.length) fail('BAD_SIZE', `lane lengths add up to ${units} units, the streams section holds ${encoded.data.length}`, h.name);
     return {

@@ -1,13 +1,13 @@
 /**
  * Uploading a compressed matrix to the GPU: streams (split across bindings when needed),
- * lane tables, tile directory, decode table and packed group parameters.
+ * lane tables, tile directory, pair frequencies and packed group parameters.
  */
 import { InvalidInputError, RansGemvError } from '../errors.js';
 import { fromBf16Bits, fromF16Bits, toBf16Bits, toF16Bits } from '../quantize/half.js';
 import { packNibbles } from '../quantize/import.js';
 import { groupsPerRow, type QuantizedMatrix } from '../quantize/types.js';
 import type { EncodedMatrix } from '../rans/codec.js';
-import { cumulative } from '../rans/frequencies.js';
+import { cumulative, pairFrequencies } from '../rans/frequencies.js';
 import { tileDirectory, tileShape, type StreamGeometry } from '../rans/layout.js';
 
 /** A device that was lost or destroyed, or a matrix used on another device. */
@@ -67,7 +67,7 @@ export interface GpuMatrix {
   readonly hostQ4: boolean;
   /**
    * Bytes the kernels read per product, weights side: `streams` (stream units, cumulative
-   * frequencies, lane states and lengths), `params` (packed scales and biases), `q4` (nibbles). The fused
+   * pair frequencies, lane states and lengths), `params` (packed scales and biases), `q4` (nibbles). The fused
    * kernel reads streams + params, plain q4 reads q4 + params.
    */
   readonly bytes: { streams: number; params: number; q4: number };
@@ -160,8 +160,8 @@ export function uploadMatrix(device: GPUDevice, source: MatrixSource, options: U
   }
   close(g.tiles);
 
-  const table = cumulative(e.freqs);
-  if (table[16] !== 2 ** g.precision) throw new InvalidInputError('BAD_FREQUENCIES', `frequencies sum to ${table[16]}, not 2^${g.precision}`);
+  // The kernels build their decode table from the pair alphabet's cumulative frequencies.
+  const table = cumulative(pairFrequencies(e.freqs, g.precision));
   const offsets = { states: table.length, lengths: table.length + g.lanes, tiles: table.length + g.lanes + Math.ceil(g.lanes / 2) };
   const meta = new Uint32Array(offsets.tiles + tileDir.length);
   meta.set(table);

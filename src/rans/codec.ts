@@ -11,9 +11,12 @@
  *   symbol, no division, no 64-bit arithmetic: exactly what WGSL offers.
  * - The encoder starts at x = L, so a decoder that ends at x = L having consumed every word
  *   has proven the stream intact (a free integrity check).
+ * - Symbols are pairs of consecutive indices of a row (pair = 16·first + second), so one step
+ *   yields two weights; a row segment of odd length ends with (last, pad) where pad is the most
+ *   frequent index, which the decoder drops.
  */
 import { InvalidInputError, StreamError } from '../errors.js';
-import { ALPHABET, cumulative, histogram, normalizeFrequencies } from './frequencies.js';
+import { cumulative, histogram, normalizeFrequencies, padIndex, pairFrequencies, PAIR_ALPHABET } from './frequencies.js';
 import { chooseGeometry, laneRegion, tileDirectory, tileShape, type LayoutOptions, type StreamGeometry } from './layout.js';
 
 /** Lower bound of the coder state. */
@@ -22,7 +25,7 @@ export const STATE_LOWER_BOUND = 1 << 16;
 /** One matrix's entropy-coded indices in the GPU layout. */
 export interface EncodedMatrix {
   geometry: StreamGeometry;
-  /** Frequencies of the 16 symbols, summing to 2^precision. */
+  /** Frequencies of the 16 index values, summing to 2^12; the pair table derives from them. */
   freqs: Uint16Array;
   /** Decoder's initial state per lane (the encoder's final state). */
   laneStates: Uint32Array;
@@ -53,19 +56,20 @@ export function encodeIndices(
     throw new InvalidInputError('SHAPE_MISMATCH', `shape ${rows}×${cols} needs ${rows * cols} indices, got ${indices.length}`);
   }
   const g = chooseGeometry(rows, cols, groupSize, options);
-  const counts = histogram(indices); // also rejects values ≥ 16
+  const freqs = normalizeFrequencies(histogram(indices)); // also rejects values ≥ 16
   const P = g.precision, M = 2 ** P;
-  const freqs = normalizeFrequencies(counts, P);
-  const cum = cumulative(freqs);
-  // Renormalization threshold per symbol: f·2^(32−P) (2^32 for a lone symbol, never reached).
-  const xMax = Float64Array.from(freqs, (f) => f * 2 ** (32 - P));
-  const rcp = Float64Array.from(freqs, (f) => (f ? 1 / f : 0));
+  const pairs = pairFrequencies(freqs, P);
+  const cum = cumulative(pairs);
+  const pad = padIndex(freqs);
+  // Renormalization threshold per pair: f·2^(32−P).
+  const xMax = Float64Array.from(pairs, (f) => f * 2 ** (32 - P));
+  const rcp = Float64Array.from(pairs, (f) => (f ? 1 / f : 0));
 
   const laneStates = new Uint32Array(g.lanes);
   const laneLengths = new Uint16Array(g.lanes);
   const chunks: Uint32Array[] = [];
-  // Each lane's words in emission (reverse) order, ≤ 1 word per symbol, at `laneStride` apart.
-  const laneStride = g.segmentLength * g.rowsPerLane;
+  // Each lane's words in emission (reverse) order, ≤ 1 word per pair, at `laneStride` apart.
+  const laneStride = Math.ceil(g.segmentLength / 2) * g.rowsPerLane;
   const lanesPerFullTile = tileShape(g, 0).lanes;
   const scratch = new Uint16Array(lanesPerFullTile * laneStride);
   const wordCount = new Uint32Array(lanesPerFullTile);
@@ -77,12 +81,15 @@ export function encodeIndices(
       const { row0, row1, col0, col1 } = laneRegion(g, tile, l);
       let x = STATE_LOWER_BOUND, w = l * laneStride;
       for (let r = row1 - 1; r >= row0; r--) {
-        for (let i = r * cols + col1 - 1, stop = r * cols + col0; i >= stop; i--) {
-          const s = indices[i];
+        const base = r * cols;
+        // Pairs start at col0, col0 + 2, …; an odd segment's last pair is (last, pad).
+        let c = col0 + ((col1 - col0 - 1) & ~1);
+        for (; c >= col0; c -= 2) {
+          const s = (indices[base + c] << 4) | (c + 1 < col1 ? indices[base + c + 1] : pad);
           if (x >= xMax[s]) { scratch[w++] = x & 0xffff; x = (x / 65536) >>> 0; }
           // ⌊x/f⌋ via the reciprocal can land one low when f divides x; the remainder test fixes it.
-          let q = Math.floor(x * rcp[s]), rem = x - q * freqs[s];
-          if (rem >= freqs[s]) { q++; rem -= freqs[s]; }
+          let q = Math.floor(x * rcp[s]), rem = x - q * pairs[s];
+          if (rem >= pairs[s]) { q++; rem -= pairs[s]; }
           x = q * M + rem + cum[s];
         }
       }
@@ -116,17 +123,21 @@ export function encodeIndices(
 }
 
 /**
- * Decode table, one u32 per slot: symbol (bits 0–3), slot − c_s (bits 4–15), f_s (bits 16–28).
- * The WGSL kernels use the same packing.
+ * Decode table of the pair alphabet, one u32 per slot: pair (bits 0–7: first index in bits 4–7,
+ * second in bits 0–3), slot − c_pair (bits 8–19), f_pair (bits 20–31; < 2^12 by construction).
+ * The WGSL kernels build the same entries from the cumulative pair frequencies.
  */
 export function decodeTable(freqs: Uint16Array, precision: number): Uint32Array {
-  const cum = cumulative(freqs);
-  if (cum[ALPHABET] !== 2 ** precision) {
-    throw new StreamError('BAD_FREQUENCIES', `frequencies sum to ${cum[ALPHABET]}, not 2^${precision}`);
+  let pairs: Uint16Array;
+  try {
+    pairs = pairFrequencies(freqs, precision);
+  } catch (e) {
+    throw new StreamError('BAD_FREQUENCIES', (e as Error).message);
   }
+  const cum = cumulative(pairs);
   const lut = new Uint32Array(2 ** precision);
-  for (let s = 0; s < ALPHABET; s++) {
-    for (let slot = cum[s]; slot < cum[s + 1]; slot++) lut[slot] = (s | ((slot - cum[s]) << 4) | (freqs[s] << 16)) >>> 0;
+  for (let s = 0; s < PAIR_ALPHABET; s++) {
+    for (let slot = cum[s]; slot < cum[s + 1]; slot++) lut[slot] = (s | ((slot - cum[s]) << 8) | (pairs[s] << 20)) >>> 0;
   }
   return lut;
 }
@@ -162,18 +173,20 @@ export function decodeIndices(enc: EncodedMatrix, out?: Uint8Array): Uint8Array 
     for (let l = 0; l < lanes; l++, lane++) {
       const { row0, row1, col0, col1 } = laneRegion(g, tile, l);
       const lenWords = 2 * enc.laneLengths[lane];
+      const where = () => `lane ${lane} (rows ${row0}–${row1 - 1}, columns ${col0}–${col1 - 1})`;
       let x = enc.laneStates[lane] | 0;
       // Word k of the lane: striped region (k < 2·depth) at 2(base + ⌊k/2⌋·lanes + l) + k%2, tail after.
       let p = 2 * (base[t] + l), k = 0;
       const jump = 2 * lanes - 1;
       for (let r = row0; r < row1; r++) {
-        for (let i = r * cols + col0, end = r * cols + col1; i < end; i++) {
+        for (let i = r * cols + col0, end = r * cols + col1; i < end; i += 2) {
           // x is held as int32 bits (V8 keeps it in a register); every true value is < 2^32.
           const e = lut[x & mask];
-          result[i] = e & 15;
-          x = (Math.imul(e >>> 16, x >>> P) + ((e >>> 4) & 0xfff)) | 0;
+          result[i] = (e >>> 4) & 15;
+          if (i + 1 < end) result[i + 1] = e & 15; // else: the pad of an odd segment
+          x = (Math.imul(e >>> 20, x >>> P) + ((e >>> 8) & 0xfff)) | 0;
           if (x >>> 16 === 0) {
-            if (k === lenWords) throw new StreamError('STREAM_OVERRUN', `lane ${lane} (rows ${row0}–${row1 - 1}, columns ${col0}–${col1 - 1}) reads past its ${lenWords / 2} units`, lane);
+            if (k === lenWords) throw new StreamError('STREAM_OVERRUN', `${where()} reads past its ${lenWords / 2} units`, lane);
             if (k === stripedWords) p = 2 * tailStart;
             x = (x << 16) | words[p];
             k++;
@@ -181,10 +194,10 @@ export function decodeIndices(enc: EncodedMatrix, out?: Uint8Array): Uint8Array 
           }
         }
       }
-      if (x !== L) throw new StreamError('BAD_FINAL_STATE', `lane ${lane} (rows ${row0}–${row1 - 1}, columns ${col0}–${col1 - 1}) ends in state ${x}, expected ${L}`, lane);
+      if (x !== L) throw new StreamError('BAD_FINAL_STATE', `${where()} ends in state ${x >>> 0}, expected ${L}`, lane);
       // Every unit read, and at most the padding half of the last one left.
       if (k < lenWords - 1 || (k === lenWords - 1 && words[p] !== 0)) {
-        throw new StreamError('STREAM_UNDERRUN', `lane ${lane} (rows ${row0}–${row1 - 1}, columns ${col0}–${col1 - 1}) left ${lenWords - k} words unread`, lane);
+        throw new StreamError('STREAM_UNDERRUN', `${where()} left ${lenWords - k} words unread`, lane);
       }
       tailStart += enc.laneLengths[lane] - depth[t];
     }
