@@ -3,6 +3,7 @@
 // entry point the buttons use, for automation (test/demo.test.ts).
 import modelUrl from '../fixtures/stories260K/stories260K.bin?url';
 import tokenizerUrl from '../fixtures/stories260K/tok512.bin?url';
+import { deviceDescriptor } from '../src/gpu/device.js';
 import { cpuBackend, gpuBackend, type RuntimeMode } from '../src/llm/backends.js';
 import { generate, LlamaRuntime } from '../src/llm/engine.js';
 import { modelFromCheckpoint, type LlamaModel } from '../src/llm/model.js';
@@ -22,7 +23,7 @@ let device: GPUDevice | undefined;
 async function setup(): Promise<string> {
   const adapter = await navigator.gpu?.requestAdapter({ powerPreference: 'high-performance' });
   if (!adapter) return 'no WebGPU adapter: only the cpu mode works';
-  device = await adapter.requestDevice({ requiredFeatures: adapter.features.has('subgroups') ? ['subgroups'] : [] });
+  device = await adapter.requestDevice(deviceDescriptor(adapter));
   const i = adapter.info;
   return [i.vendor, i.architecture, i.device, i.description].filter(Boolean).join(' / ');
 }

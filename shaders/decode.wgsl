@@ -9,9 +9,7 @@
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let t = tile_of(wid.x);
   let ln = start_lane(lid, t);
-  var x_state = ln.x0;
-  var k = 0u;
-  var unit = 0u;
+  var coder = Coder(ln.x0, 0u, 0u, 0u);
   if (lid < t.lanes) {
     let reg = region_of(lid, t);
     let words_per_row = (shape.cols + 7u) / 8u;
@@ -20,17 +18,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       var word = 0u;
       // Pairs start at even offsets from col0 (a multiple of 8), so a pair never straddles words.
       for (var c = reg.col0; c < reg.col1; c += 2u) {
-        let e = table[x_state & (TABLE_SIZE - 1u)];
-        x_state = (e >> 20u) * (x_state >> PRECISION) + ((e >> 8u) & 0xfffu);
-        if (x_state < STATE_LOWER_BOUND) {
-          if ((k & 1u) == 0u) {
-            unit = lane_unit(ln, k >> 1u);
-          }
-          x_state = (x_state << 16u) | ((unit >> ((k & 1u) * 16u)) & 0xffffu);
-          k++;
-        }
+        coder = decode_step(ln, coder);
         // First index to the lower nibble; an odd segment's pad is dropped.
-        var two = ((e >> 4u) & 15u) | ((e & 15u) << 4u);
+        var two = (coder.pair >> 4u) | ((coder.pair & 15u) << 4u);
         if (c + 1u == reg.col1) {
           two &= 15u;
         }
@@ -41,6 +31,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         }
       }
     }
-    finish_lane(ln, x_state, k);
+    finish_lane(ln, coder);
   }
 }

@@ -18,9 +18,7 @@ var<workgroup> partial: array<f32, WG_SIZE * VECTORS>;
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let t = tile_of(wid.x);
   let ln = start_lane(lid, t);
-  var x_state = ln.x0;
-  var k = 0u;
-  var unit = 0u;
+  var coder = Coder(ln.x0, 0u, 0u, 0u);
   var acc: array<f32, MAX_VECTORS>;
   if (lid < t.lanes) {
     let reg = region_of(lid, t);
@@ -40,17 +38,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         // One step decodes a pair of weights; only a row's last group can end on a lone
         // weight (odd cols), whose pad partner is multiplied by nothing.
         for (; c < group_end; c += 2u) {
-          let e = table[x_state & (TABLE_SIZE - 1u)];
-          x_state = (e >> 20u) * (x_state >> PRECISION) + ((e >> 8u) & 0xfffu);
-          if (x_state < STATE_LOWER_BOUND) {
-            if ((k & 1u) == 0u) {
-              unit = lane_unit(ln, k >> 1u);
-            }
-            x_state = (x_state << 16u) | ((unit >> ((k & 1u) * 16u)) & 0xffffu);
-            k++;
-          }
-          let q0 = f32((e >> 4u) & 15u);
-          let q1 = f32(e & 15u);
+          coder = decode_step(ln, coder);
+          let q0 = f32(coder.pair >> 4u);
+          let q1 = f32(coder.pair & 15u);
           let paired = c + 1u < group_end;
           for (var m = 0u; m < VECTORS; m++) {
             let i = m * cols + c;
@@ -72,7 +62,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         }
       }
     }
-    finish_lane(ln, x_state, k);
+    finish_lane(ln, coder);
   }
   // Rows cut into segments (then one row per lane): add the segments' partials.
   if (shape.segments_per_row > 1u) {

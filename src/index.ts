@@ -20,3 +20,4 @@ export { getKernel, bindGroup, kernelSource, reflectBindings, packUniform, KERNE
 export { verifyTensorOnGpu, type GpuCheck } from './gpu/verify.js';
 export { referenceAbsProducts, maxRelativeError, F32_PRODUCT_TOLERANCE } from './reference.js';
 export { chooseMode, setCalibration, getCalibration, checkCalibration, type Calibration, type CalibrationEntry } from './gpu/auto.js';
+export { deviceDescriptor, OPTIONAL_FEATURES } from './gpu/device.js';

@@ -6,16 +6,8 @@ import { InvalidInputError } from './errors.js';
 import { groupAffineParams } from './quantize/quantize.js';
 import { groupsPerRow, type QuantizedMatrix } from './quantize/types.js';
 
-/**
- * y[m, r] = Σ_k W[r, k] · x[m, k] for M = x.length / cols vectors, in f64.
- *
- * @example
- * ```ts
- * const y = referenceMatVec(q, x);              // one vector: y.length === q.rows
- * const y4 = referenceMatVec(q, x4);            // x4 holds 4 vectors back to back
- * ```
- */
-export function referenceMatVec(q: QuantizedMatrix, x: ArrayLike<number>): Float64Array {
+/** Σ_k W[r, k]·x[m, k] (or Σ_k |W[r, k]·x[m, k]|) for every row r and vector m, in f64. */
+function products(q: QuantizedMatrix, x: ArrayLike<number>, absolute: boolean): Float64Array {
   const { rows, cols, groupSize, indices } = q;
   if (x.length === 0 || x.length % cols !== 0) {
     throw new InvalidInputError('SHAPE_MISMATCH', `x has ${x.length} elements, not a multiple of ${cols} columns`);
@@ -29,7 +21,8 @@ export function referenceMatVec(q: QuantizedMatrix, x: ArrayLike<number>): Float
       let acc = 0;
       for (let c = 0; c < cols; c++) {
         const p = r * gpr + Math.floor(c / groupSize);
-        acc += (scale[p] * indices[r * cols + c] + offset[p]) * x[v * cols + c];
+        const t = (scale[p] * indices[r * cols + c] + offset[p]) * x[v * cols + c];
+        acc += absolute ? Math.abs(t) : t;
       }
       y[v * rows + r] = acc;
     }
@@ -38,26 +31,24 @@ export function referenceMatVec(q: QuantizedMatrix, x: ArrayLike<number>): Float
 }
 
 /**
+ * y[m, r] = Σ_k W[r, k] · x[m, k] for M = x.length / cols vectors, in f64.
+ *
+ * @example
+ * ```ts
+ * const y = referenceMatVec(q, x);              // one vector: y.length === q.rows
+ * const y4 = referenceMatVec(q, x4);            // x4 holds 4 vectors back to back
+ * ```
+ */
+export function referenceMatVec(q: QuantizedMatrix, x: ArrayLike<number>): Float64Array {
+  return products(q, x, false);
+}
+
+/**
  * Σ_k |W[r, k]·x[m, k]| for every output: the magnitude f32 rounding error scales with.
  * Used to judge GPU results: see {@link F32_PRODUCT_TOLERANCE}.
  */
 export function referenceAbsProducts(q: QuantizedMatrix, x: ArrayLike<number>): Float64Array {
-  const { rows, cols, groupSize, indices } = q;
-  const m = x.length / cols;
-  const { scale, offset } = groupAffineParams(q);
-  const gpr = groupsPerRow(cols, groupSize);
-  const out = new Float64Array(m * rows);
-  for (let r = 0; r < rows; r++) {
-    for (let v = 0; v < m; v++) {
-      let acc = 0;
-      for (let c = 0; c < cols; c++) {
-        const p = r * gpr + Math.floor(c / groupSize);
-        acc += Math.abs((scale[p] * indices[r * cols + c] + offset[p]) * x[v * cols + c]);
-      }
-      out[v * rows + r] = acc;
-    }
-  }
-  return out;
+  return products(q, x, true);
 }
 
 /**

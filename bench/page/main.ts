@@ -1,5 +1,6 @@
 // The benchmark page: requests the best WebGPU device the browser offers and runs the suite
 // when the runner calls window.runBench. Progress goes to the console, which the runner relays.
+import { deviceDescriptor } from '../../src/gpu/device.js';
 import { runSuite, type ShapeResult, type SuiteConfig } from '../suite.js';
 
 declare global {
@@ -12,15 +13,7 @@ declare global {
 window.runBench = async (config) => {
   const adapter = await navigator.gpu.requestAdapter({ powerPreference: 'high-performance' });
   if (!adapter) throw new Error('no WebGPU adapter');
-  const wanted: GPUFeatureName[] = ['subgroups', 'timestamp-query', 'shader-f16'];
-  const device = await adapter.requestDevice({
-    requiredFeatures: wanted.filter((f) => adapter.features.has(f)),
-    requiredLimits: {
-      maxStorageBufferBindingSize: adapter.limits.maxStorageBufferBindingSize,
-      maxBufferSize: adapter.limits.maxBufferSize,
-      maxComputeWorkgroupStorageSize: adapter.limits.maxComputeWorkgroupStorageSize,
-    },
-  });
+  const device = await adapter.requestDevice(deviceDescriptor(adapter));
   const log = document.getElementById('log')!;
   const results = await runSuite(device, config, (line) => {
     console.log(`[bench] ${line}`);

@@ -5,6 +5,7 @@
  */
 import { existsSync } from 'node:fs';
 import { create, globals } from 'webgpu';
+import { deviceDescriptor } from '../gpu/device.js';
 import { DeviceError } from '../gpu/upload.js';
 
 /** SwiftShader ICDs shipped by Chromium packages. */
@@ -55,17 +56,7 @@ export async function requestNodeDevice(options: { dawnFlags?: string[] } = {}):
   }
   const info = adapter.info;
   software = /swiftshader/i.test(`${info.vendor} ${info.architecture} ${info.device} ${info.description}`) || software;
-  const wanted: GPUFeatureName[] = ['subgroups', 'timestamp-query', 'shader-f16'];
-  const device = await adapter.requestDevice({
-    requiredFeatures: wanted.filter((f) => adapter.features.has(f)),
-    requiredLimits: {
-      maxStorageBufferBindingSize: adapter.limits.maxStorageBufferBindingSize,
-      maxBufferSize: adapter.limits.maxBufferSize,
-      maxComputeWorkgroupStorageSize: adapter.limits.maxComputeWorkgroupStorageSize,
-      maxComputeInvocationsPerWorkgroup: adapter.limits.maxComputeInvocationsPerWorkgroup,
-      maxComputeWorkgroupSizeX: adapter.limits.maxComputeWorkgroupSizeX,
-    },
-  });
+  const device = await adapter.requestDevice(deviceDescriptor(adapter));
   const description = [info.vendor, info.architecture, info.device, info.description].filter(Boolean).join(' / ') || 'unknown adapter';
   return { device, adapterInfo: info, description, software };
 }

@@ -1,6 +1,6 @@
 // Runs the whole pipeline in the page: quantize and encode in the browser, upload, then check the
 // decode kernel (bit-exact) and fusedMatVec in every mode against the CPU reference.
-import { compressMatrix, verifyTensorOnGpu, type GpuCheck } from '../../src/index.js';
+import { compressMatrix, deviceDescriptor, verifyTensorOnGpu, type GpuCheck } from '../../src/index.js';
 
 declare global { interface Window { __result?: { adapter: string; checks: GpuCheck[] } | { error: string } } }
 
@@ -17,7 +17,7 @@ function weights(n: number, seed: number): Float32Array {
 async function main(): Promise<void> {
   const adapter = await navigator.gpu.requestAdapter();
   if (!adapter) throw new Error('no WebGPU adapter');
-  const device = await adapter.requestDevice({ requiredFeatures: adapter.features.has('subgroups') ? ['subgroups'] : [] });
+  const device = await adapter.requestDevice(deviceDescriptor(adapter));
   const checks: GpuCheck[] = [];
   for (const [rows, cols, groupSize] of [[64, 64, 32], [172, 64, 64], [96, 1100, 64]]) {
     const c = compressMatrix({ name: `${rows}x${cols}`, rows, cols, kind: 'float', weights: weights(rows * cols, rows + cols) }, { groupSize });
