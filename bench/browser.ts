@@ -33,8 +33,9 @@ export function findChrome(): string {
   return found;
 }
 
-// Quiet, reproducible headless runs: no background traffic, no first-run UI.
-const COMMON_FLAGS = ['--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-quic', '--enable-unsafe-webgpu'];
+// Quiet, reproducible headless runs: no background traffic, no first-run UI; developer features
+// give full-resolution timestamp queries (Chrome otherwise rounds them to 100 µs).
+const COMMON_FLAGS = ['--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-quic', '--enable-unsafe-webgpu', '--enable-webgpu-developer-features'];
 // A real GPU through the platform's backend (Metal on macOS, Vulkan on Linux).
 const HARDWARE_FLAGS = ['--enable-features=Vulkan', '--enable-dawn-features=allow_unsafe_apis'];
 // Google's CPU Vulkan driver, shipped with Chrome and Debian's chromium.
@@ -69,7 +70,7 @@ export async function openWebGpuPage(url: string, options: { software?: boolean 
   for (const flags of tries) {
     const args = [...COMMON_FLAGS, ...flags];
     if (process.getuid?.() === 0) args.push('--no-sandbox'); // Chrome refuses to sandbox as root
-    const browser = await puppeteer.launch({ executablePath, headless: true, args, protocolTimeout: 600_000 });
+    const browser = await puppeteer.launch({ executablePath, headless: true, args, protocolTimeout: 3_600_000 });
     const page = await browser.newPage();
     await page.goto(url, { waitUntil: 'load' });
     const adapter = await adapterOf(page);
