@@ -19,16 +19,19 @@ export const CHROME_LOCATIONS = [
   '/snap/bin/chromium', '/opt/google/chrome/chrome',
 ];
 
+/** No Chrome or Chromium could be found; the message says what to install. */
+export class BrowserNotFoundError extends Error {}
+
 /** The browser to drive, or a clear message saying what to install. */
 export function findChrome(): string {
   const env = process.env.CHROME_PATH;
   if (env) {
-    if (!existsSync(env)) throw new Error(`CHROME_PATH is set to ${env}, which does not exist`);
+    if (!existsSync(env)) throw new BrowserNotFoundError(`CHROME_PATH is set to ${env}, which does not exist`);
     return env;
   }
   const found = CHROME_LOCATIONS.find((p) => existsSync(p));
   if (!found) {
-    throw new Error('no Chrome or Chromium found: install Google Chrome (macOS: https://www.google.com/chrome/), or on Debian/Ubuntu `apt-get install chromium`, or set CHROME_PATH to the browser executable');
+    throw new BrowserNotFoundError('no Chrome or Chromium found: install Google Chrome (macOS: https://www.google.com/chrome/), or on Debian/Ubuntu `apt-get install chromium`, or set CHROME_PATH to the browser executable');
   }
   return found;
 }

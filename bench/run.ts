@@ -10,7 +10,7 @@ import { join, resolve } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { loadModelMatrices } from '../src/io/load.js';
 import { bundledModel, packageRoot } from '../src/paths.js';
-import { openWebGpuPage, servePages } from './browser.js';
+import { BrowserNotFoundError, findChrome, openWebGpuPage, servePages } from './browser.js';
 import { parseShapes, preset, type PresetName } from './presets.js';
 import { renderReport } from './report.js';
 import { assembleResult, type BenchResult } from './result.js';
@@ -69,6 +69,7 @@ async function runInNode(o: Options) {
 }
 
 async function runInBrowser(o: Options) {
+  findChrome(); // fail before building anything when there is no browser
   const root = packageRoot();
   const { url, server } = await servePages(root, ['bench/page/index.html'], mkdtempSync(join(tmpdir(), 'rans-gemv-bench-')));
   try {
@@ -134,4 +135,10 @@ const program = new Command('bench')
     }
   });
 
-await program.parseAsync();
+try {
+  await program.parseAsync();
+} catch (e) {
+  if (!(e instanceof BrowserNotFoundError)) throw e;
+  console.error(`bench: ${e.message} (or run the suite in Node with --runtime node)`);
+  process.exitCode = 2;
+}

@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -40,6 +40,12 @@ describe('npm run bench (tiny preset, headless Chromium)', () => {
     checkCalibration(calibration);
     expect(calibration.entries.length).toBe(2);
   }, 600_000);
+
+  it('says what to install when there is no browser', () => {
+    const r = spawnSync(process.execPath, [join(root, 'node_modules/tsx/dist/cli.mjs'), join(root, 'bench/run.ts'), '--preset', 'tiny', '--out', out], { cwd: root, encoding: 'utf8', env: { ...process.env, CHROME_PATH: '/nonexistent/chrome' } });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain('CHROME_PATH is set to /nonexistent/chrome');
+  });
 
   it('the HTML report opens from disk and draws its three charts', async () => {
     const browser = await puppeteer.launch({ executablePath: findChrome(), headless: true, args: ['--no-sandbox', '--disable-background-networking', '--no-first-run'] });

@@ -8,6 +8,7 @@ import { generate, LlamaRuntime } from '../src/llm/engine.js';
 import { llama2cContainerExtras, modelFromCheckpoint, modelFromContainer, type LlamaModel } from '../src/llm/model.js';
 import { decodePiece, encode, readTokenizer } from '../src/llm/tokenizer.js';
 import { bundledModel } from '../src/paths.js';
+import { rng } from './helpers.js';
 import { useDevice } from './gpu/setup.js';
 
 const gpu = useDevice();
@@ -60,6 +61,29 @@ describe('stories260K through the runtime', () => {
     const g = await generate(new LlamaRuntime(model, cpuBackend(model, 'cpu')), tokenizer, { steps: 20, prompt: 'Lily had a dog' });
     expect(g.text.startsWith('Lily had a dog')).toBe(true);
   });
+
+  it('any llama2.c checkpoint of the architecture: a random one with other sizes and its own classifier', async () => {
+    // dim 48, hidden 100, 2 layers, 6 heads over 2 KV heads, vocab 512, seq 40, vocab_size < 0: unshared classifier.
+    const [dim, hidden, layers, heads, kvHeads, vocab, seq] = [48, 100, 2, 6, 2, 512, 40];
+    const kvDim = (dim * kvHeads) / heads, headSize = dim / heads;
+    const floats = vocab * dim + layers * dim + layers * (2 * dim * dim + 2 * kvDim * dim) + layers * dim + layers * 3 * hidden * dim + dim + seq * headSize + vocab * dim;
+    const bytes = new Uint8Array(28 + floats * 4);
+    const dv = new DataView(bytes.buffer);
+    [dim, hidden, layers, heads, kvHeads, -vocab, seq].forEach((v, i) => dv.setInt32(i * 4, v, true));
+    const r = rng(17);
+    for (let i = 0; i < floats; i++) dv.setFloat32(28 + i * 4, (r() - 0.5) * 0.4, true);
+    const m = modelFromCheckpoint(bytes, { groupSize: 32 });
+    expect(m.config.sharedClassifier).toBe(false);
+    expect(m.matrices.get('classifier')!.quantized.rows).toBe(vocab);
+    const ref = await generate(new LlamaRuntime(m, cpuBackend(m, 'cpu')), tokenizer, { steps: 40 });
+    expect(ref.tokens.length).toBeGreaterThan(10);
+    for (const mode of ['fused', 'q4'] as const) {
+      const backend = gpuBackend(gpu.get().device, m, mode);
+      const g = await generate(new LlamaRuntime(m, backend), tokenizer, { steps: 40 });
+      backend.destroy();
+      expect(g.tokens, mode).toEqual(ref.tokens);
+    }
+  }, 120_000);
 
   it('rejects a checkpoint whose header disagrees with its size, and tokenizers that do not fit', () => {
     const lying = bin.slice();
