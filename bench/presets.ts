@@ -36,7 +36,7 @@ export function preset(name: PresetName): { config: Omit<SuiteConfig, 'shapes'>;
       };
     case 'quick':
       return {
-        config: { groupSize: 64, iterations: 5, warmup: 1, dispatchesPerSample: 1, rotateBytes: 0, vectors: 1 },
+        config: { groupSize: 64, iterations: 11, warmup: 2, dispatchesPerSample: 1, rotateBytes: 0, vectors: 1 },
         shapes: [{ name: 'q/o 4096×4096', rows: 4096, cols: 4096 }, { name: 'k/v 1024×4096', rows: 1024, cols: 4096 }],
         stories: STORIES_MATRICES,
       };

@@ -30,10 +30,12 @@ fn load8(i: u32, valid: u32) -> array<vec4<f32>, 2> {
 
 @compute @workgroup_size(THREADS)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>, inputs: RowInputs) {
-  let row0 = (wid.y * groups.x + wid.x) * ROWS;
+  // Groups of THREADS_PER_ROW invocations, ROWS rows each (see rows_*.wgsl).
+  let lane = inputs.lid % THREADS_PER_ROW;
+  let row0 = ((wid.y * groups.x + wid.x) * (THREADS / THREADS_PER_ROW) + inputs.lid / THREADS_PER_ROW) * ROWS;
   let chunks = (shape.cols + 7u) / 8u;
   var acc: array<f32, ROWS * MAX_VECTORS>;
-  for (var w = inputs.lid; w < chunks; w += THREADS) {
+  for (var w = lane; w < chunks; w += THREADS_PER_ROW) {
     let c0 = w * 8u;
     let valid = shape.cols - c0;
     var xv: array<array<vec4<f32>, 2>, MAX_VECTORS>;
@@ -56,8 +58,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) groups: 
       partial[r] = acc[r * MAX_VECTORS + m];
     }
     let total = reduce_rows(inputs, partial);
-    if (inputs.lid < ROWS && row0 + inputs.lid < shape.rows) {
-      y[m * shape.rows + row0 + inputs.lid] = total;
+    if (lane < ROWS && row0 + lane < shape.rows) {
+      y[m * shape.rows + row0 + lane] = total;
     }
   }
 }

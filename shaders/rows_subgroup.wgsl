@@ -1,10 +1,12 @@
 enable subgroups;
 // Row-tile GEMV scaffolding shared by q4.wgsl and dense.wgsl, subgroup variant: subgroupAdd
 // first, then one pass over the subgroup totals. Correct for any subgroup size (4 to 128) and
-// any mapping of invocations to subgroups. See rows_workgroup.wgsl for the contract.
+// any mapping of invocations to subgroups; used when one group spans the whole workgroup
+// (THREADS_PER_ROW = THREADS, long rows). See rows_workgroup.wgsl for the contract.
 
 const ROWS: u32 = 8u;
 const THREADS: u32 = 64u;
+override THREADS_PER_ROW: u32 = 64u;
 
 struct RowInputs {
   @builtin(local_invocation_index) lid: u32,

@@ -76,7 +76,8 @@ export function reductionVariant(device: GPUDevice): ReductionVariant {
 }
 
 /**
- * The pipeline of `kernel` specialized with `constants` (WGSL overrides), created once per device.
+ * The pipeline of `kernel` specialized with `constants` (WGSL overrides), created once per device,
+ * with the subgroup reduction when the device has subgroups (unless `variant` says otherwise).
  *
  * @example
  * ```ts
@@ -85,8 +86,7 @@ export function reductionVariant(device: GPUDevice): ReductionVariant {
  * pass.setBindGroup(0, bindGroup(device, k, { shape, nibbles, params, x, y }));
  * ```
  */
-export function getKernel(device: GPUDevice, kernel: KernelName, constants: Record<string, number> = {}): Kernel {
-  const variant = reductionVariant(device);
+export function getKernel(device: GPUDevice, kernel: KernelName, constants: Record<string, number> = {}, variant: ReductionVariant = reductionVariant(device)): Kernel {
   const key = `${kernel}/${variant}/${JSON.stringify(Object.entries(constants).sort())}`;
   let perDevice = cache.get(device);
   if (!perDevice) cache.set(device, (perDevice = new Map()));

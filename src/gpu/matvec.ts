@@ -4,7 +4,7 @@
  */
 import { InvalidInputError, StreamError } from '../errors.js';
 import { chooseMode, getCalibration, type Calibration } from './auto.js';
-import { bindGroup, getKernel, packUniform } from './kernels.js';
+import { bindGroup, getKernel, packUniform, reductionVariant, type ReductionVariant } from './kernels.js';
 import { DeviceError, type GpuMatrix, type MatrixPart } from './upload.js';
 
 const STORAGE = 0x80, COPY_DST = 0x08, COPY_SRC = 0x04, MAP_READ = 0x01, UNIFORM = 0x40;
@@ -106,8 +106,23 @@ function recordFused(device: GPUDevice, m: GpuMatrix, x: GPUBuffer, vectors: num
   }
 }
 
+/** Rows each workgroup of the q4 and dense kernels computes: 8 per group of invocations. */
+const ROWS_PER_GROUP = 8;
+
+/**
+ * Invocations per row for the q4 and dense kernels: enough 8-column chunks for each (8..64), so
+ * that short rows do not leave most of the workgroup idle. Subgroup reductions assume one group
+ * spans the workgroup, so narrower groups reduce through workgroup memory.
+ */
+function rowSplit(device: GPUDevice, cols: number): { constants: { THREADS_PER_ROW: number }; variant: ReductionVariant; rowsPerWorkgroup: number } {
+  const chunks = Math.ceil(cols / 8);
+  const tpr = Math.min(64, Math.max(8, 2 ** Math.ceil(Math.log2(chunks))));
+  return { constants: { THREADS_PER_ROW: tpr }, variant: tpr === 64 ? reductionVariant(device) : 'workgroup', rowsPerWorkgroup: ROWS_PER_GROUP * (64 / tpr) };
+}
+
 function recordQ4(device: GPUDevice, m: GpuMatrix, source: 'q4' | 'decoded', x: GPUBuffer, vectors: number, y: GPUBuffer, pass: GPUComputePassEncoder, temps: GPUBuffer[]): void {
-  const kernel = getKernel(device, 'q4', { VECTORS: vectors });
+  const split = rowSplit(device, m.cols);
+  const kernel = getKernel(device, 'q4', { VECTORS: vectors, ...split.constants }, split.variant);
   pass.setPipeline(kernel.pipeline);
   for (const part of m.parts) {
     const shape = uniform(device, packUniform(kernel, 'shape', {
@@ -116,7 +131,7 @@ function recordQ4(device: GPUDevice, m: GpuMatrix, source: 'q4' | 'decoded', x: 
     }));
     temps.push(shape);
     pass.setBindGroup(0, bindGroup(device, kernel, { shape, nibbles: part[source]!, params: m.params, x, y }));
-    pass.dispatchWorkgroups(...dispatchSize(Math.ceil(part.rows / 8)));
+    pass.dispatchWorkgroups(...dispatchSize(Math.ceil(part.rows / split.rowsPerWorkgroup)));
   }
 }
 
@@ -291,11 +306,12 @@ export function denseMatVec(device: GPUDevice, d: GpuDenseMatrix, x: Float32Arra
   if (d.device !== device) throw new DeviceError('WRONG_DEVICE', 'the matrix was uploaded to another device');
   if (d.lost) throw new DeviceError('DEVICE_LOST', 'the device holding the matrix was lost or destroyed');
   return runProduct(device, d.rows, d.cols, x, options, (xBuf, vectors, y, pass, temps) => {
-    const kernel = getKernel(device, 'dense', { VECTORS: vectors });
+    const split = rowSplit(device, d.cols);
+    const kernel = getKernel(device, 'dense', { VECTORS: vectors, ...split.constants }, split.variant);
     const shape = uniform(device, packUniform(kernel, 'shape', { rows: d.rows, cols: d.cols }));
     temps.push(shape);
     pass.setPipeline(kernel.pipeline);
     pass.setBindGroup(0, bindGroup(device, kernel, { shape, weights: d.weights, x: xBuf, y }));
-    pass.dispatchWorkgroups(...dispatchSize(Math.ceil(d.rows / 8)));
+    pass.dispatchWorkgroups(...dispatchSize(Math.ceil(d.rows / split.rowsPerWorkgroup)));
   });
 }
