@@ -26,7 +26,8 @@ struct StreamShape {
 // This dispatch's stream units; the tile directory holds bases relative to this buffer.
 @group(0) @binding(1) var<storage, read> streams: array<u32>;
 // One buffer (WebGPU guarantees only 8 storage bindings per stage), in u32s:
-//  [0, 257)            cumulative pair frequencies c_0 = 0 … c_256 = 2^P (the decode table is built from them);
+//  [0, 129)            cumulative pair frequencies c_0 = 0 … c_256 = 2^P as u16 pairs, c_2i in the
+//                      low half of u32 i (the decode table is built from them);
 //  states_offset + l   initial state of lane l;
 //  lengths_offset + i  lengths (in units) of lanes 2i (low half) and 2i+1 (high half);
 //  tiles_offset + 2t   tile t's first unit in `streams`, then its striped depth (host-derived).
@@ -73,15 +74,20 @@ fn tile_of(workgroup_index: u32) -> Tile {
   return t;
 }
 
+// c_i, the start of pair i's slots (u16 values packed two per u32).
+fn cumulative_pair(i: u32) -> u32 {
+  return (lane_meta[i >> 1u] >> ((i & 1u) * 16u)) & 0xffffu;
+}
+
 // Builds the decode table of the pair alphabet in workgroup memory from the 257 cumulative pair
-// frequencies (1 KiB read instead of a 2^P-entry table) and sets up lane `lid`. Every invocation
+// frequencies (516 bytes read instead of a 2^P-entry table) and sets up lane `lid`. Every invocation
 // of the workgroup must call it (it has barriers); lanes past t.lanes get an idle, valid state.
 // Table entry: pair (bits 0-7; first index in bits 4-7), slot - start (bits 8-19), frequency
 // (bits 20-31, < 2^12 by construction).
 fn start_lane(lid: u32, t: Tile) -> Lane {
   for (var s = lid; s < 256u; s += WG_SIZE) {
-    let lo = lane_meta[s];
-    let hi = min(lane_meta[s + 1u], TABLE_SIZE); // clamped: corrupt tables stay in bounds
+    let lo = cumulative_pair(s);
+    let hi = min(cumulative_pair(s + 1u), TABLE_SIZE); // clamped: corrupt tables stay in bounds
     for (var slot = lo; slot < hi; slot++) {
       table[slot] = s | ((slot - lo) << 8u) | ((hi - lo) << 20u);
     }

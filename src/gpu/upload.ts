@@ -161,7 +161,8 @@ export function uploadMatrix(device: GPUDevice, source: MatrixSource, options: U
   close(g.tiles);
 
   // The kernels build their decode table from the pair alphabet's cumulative frequencies.
-  const table = cumulative(pairFrequencies(e.freqs, g.precision));
+  // c_256 = 2^P ≤ 4096 fits u16: two per u32.
+  const table = new Uint32Array(new Uint16Array([...cumulative(pairFrequencies(e.freqs, g.precision)), 0]).buffer);
   const offsets = { states: table.length, lengths: table.length + g.lanes, tiles: table.length + g.lanes + Math.ceil(g.lanes / 2) };
   const meta = new Uint32Array(offsets.tiles + tileDir.length);
   meta.set(table);
