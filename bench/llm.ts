@@ -16,6 +16,8 @@ const nd = await requestNodeDevice();
 console.log(`stories260K, ${STEPS} steps, Node + Dawn on ${nd.description}${nd.software ? ' — software (SwiftShader)' : ''}\n`);
 const tokenizerFor = (m: LlamaModel) => readTokenizer(new Uint8Array(readFileSync(bundledModel().tokenizer)), m.config.vocabSize);
 const run = async (m: LlamaModel, backend: MatVecBackend) => {
+  // A short warm-up first (pipeline creation, the one-time decode of decode-then-q4, JIT).
+  await generate(new LlamaRuntime(m, backend), tokenizerFor(m), { steps: 8 });
   const rt = new LlamaRuntime(m, backend);
   const g = await generate(rt, tokenizerFor(m), { steps: STEPS });
   backend.destroy();
