@@ -41,9 +41,21 @@ function write(device: GPUDevice, b: GPUBuffer, data: ArrayBufferView): void {
   device.queue.writeBuffer(b, 0, data as ArrayBufferView<ArrayBuffer>);
 }
 
-function uniform(device: GPUDevice, data: Uint32Array): GPUBuffer {
-  const b = device.createBuffer({ size: data.byteLength, usage: UNIFORM | COPY_DST });
-  write(device, b, data);
+// Uniform buffers hold shapes that never change for a matrix, part and kernel specialization:
+// made once and kept with the matrix (collected with it), so recording allocates nothing and a
+// caller may submit its encoder whenever it likes.
+const uniforms = new WeakMap<object, Map<string, GPUBuffer>>();
+
+function uniform(device: GPUDevice, owner: object, key: string, make: () => Uint32Array): GPUBuffer {
+  let perOwner = uniforms.get(owner);
+  if (!perOwner) uniforms.set(owner, (perOwner = new Map()));
+  let b = perOwner.get(key);
+  if (!b) {
+    const data = make();
+    b = device.createBuffer({ label: `rans-gemv ${key}`, size: data.byteLength, usage: UNIFORM | COPY_DST });
+    write(device, b, data);
+    perOwner.set(key, b);
+  }
   return b;
 }
 
@@ -77,30 +89,27 @@ function streamConstants(m: GpuMatrix) {
 }
 
 /** Records the GPU decode of every part into its `decoded` nibbles (allocated on first use). */
-function recordDecode(device: GPUDevice, m: GpuMatrix, pass: GPUComputePassEncoder, temps: GPUBuffer[]): void {
+function recordDecode(device: GPUDevice, m: GpuMatrix, pass: GPUComputePassEncoder): void {
   const kernel = getKernel(device, 'decode', streamConstants(m));
   pass.setPipeline(kernel.pipeline);
   for (const part of m.parts) {
     part.decoded ??= device.createBuffer({ label: 'rans-gemv decoded q4', size: Math.max(4, part.rows * Math.ceil(m.cols / 8) * 4), usage: STORAGE | COPY_SRC });
-    const shape = uniform(device, streamUniform(m, kernel, part));
-    temps.push(shape);
+    const shape = uniform(device, part, 'decode shape', () => streamUniform(m, kernel, part));
     pass.setBindGroup(0, bindGroup(device, kernel, { shape, ...streamBuffers(m, part), nibbles: part.decoded }));
     pass.dispatchWorkgroups(part.tiles);
   }
 }
 
-function recordFused(device: GPUDevice, m: GpuMatrix, x: GPUBuffer, vectors: number, y: GPUBuffer, pass: GPUComputePassEncoder, temps: GPUBuffer[]): void {
+function recordFused(device: GPUDevice, m: GpuMatrix, x: GPUBuffer, vectors: number, y: GPUBuffer, pass: GPUComputePassEncoder): void {
   const xsum = getKernel(device, 'xsum');
-  const sumShape = uniform(device, packUniform(xsum, 'shape', { cols: m.cols, group_size: m.groupSize, groups_per_row: m.groupsPerRow, vectors }));
-  temps.push(sumShape);
+  const sumShape = uniform(device, m, `xsum shape ${vectors}`, () => packUniform(xsum, 'shape', { cols: m.cols, group_size: m.groupSize, groups_per_row: m.groupsPerRow, vectors }));
   pass.setPipeline(xsum.pipeline);
   pass.setBindGroup(0, bindGroup(device, xsum, { shape: sumShape, x, sums: m.groupSums }));
   pass.dispatchWorkgroups(Math.ceil((m.groupsPerRow * vectors) / 64));
   const kernel = getKernel(device, 'fused', { ...streamConstants(m), VECTORS: vectors });
   pass.setPipeline(kernel.pipeline);
   for (const part of m.parts) {
-    const shape = uniform(device, streamUniform(m, kernel, part));
-    temps.push(shape);
+    const shape = uniform(device, part, 'fused shape', () => streamUniform(m, kernel, part));
     pass.setBindGroup(0, bindGroup(device, kernel, { shape, ...streamBuffers(m, part), params: m.params, x, x_group_sums: m.groupSums, y }));
     pass.dispatchWorkgroups(part.tiles);
   }
@@ -120,16 +129,15 @@ function rowSplit(device: GPUDevice, cols: number): { constants: { THREADS_PER_R
   return { constants: { THREADS_PER_ROW: tpr }, variant: tpr === 64 ? reductionVariant(device) : 'workgroup', rowsPerWorkgroup: ROWS_PER_GROUP * (64 / tpr) };
 }
 
-function recordQ4(device: GPUDevice, m: GpuMatrix, source: 'q4' | 'decoded', x: GPUBuffer, vectors: number, y: GPUBuffer, pass: GPUComputePassEncoder, temps: GPUBuffer[]): void {
+function recordQ4(device: GPUDevice, m: GpuMatrix, source: 'q4' | 'decoded', x: GPUBuffer, vectors: number, y: GPUBuffer, pass: GPUComputePassEncoder): void {
   const split = rowSplit(device, m.cols);
   const kernel = getKernel(device, 'q4', { VECTORS: vectors, ...split.constants }, split.variant);
   pass.setPipeline(kernel.pipeline);
   for (const part of m.parts) {
-    const shape = uniform(device, packUniform(kernel, 'shape', {
+    const shape = uniform(device, part, 'q4 shape', () => packUniform(kernel, 'shape', {
       rows: part.rows, first_row: part.firstRow, total_rows: m.rows, cols: m.cols,
       group_size: m.groupSize, groups_per_row: m.groupsPerRow, bf16_params: m.bf16Params ? 1 : 0,
     }));
-    temps.push(shape);
     pass.setBindGroup(0, bindGroup(device, kernel, { shape, nibbles: part[source]!, params: m.params, x, y }));
     pass.dispatchWorkgroups(...dispatchSize(Math.ceil(part.rows / split.rowsPerWorkgroup)));
   }
@@ -146,7 +154,7 @@ function checkBuffer(b: GPUBuffer, what: string, bytes: number, usage: number): 
  */
 function runProduct(
   device: GPUDevice, rows: number, cols: number, x: Float32Array | GPUBuffer, options: MatVecOptions,
-  record: (x: GPUBuffer, vectors: number, y: GPUBuffer, pass: GPUComputePassEncoder, temps: GPUBuffer[]) => void,
+  record: (x: GPUBuffer, vectors: number, y: GPUBuffer, pass: GPUComputePassEncoder) => void,
 ): Promise<Float32Array> | undefined {
   const isArray = x instanceof Float32Array;
   const available = isArray ? x.length : x.size / 4;
@@ -170,13 +178,10 @@ function runProduct(
   const y = options.output ?? device.createBuffer({ label: 'rans-gemv y', size: yBytes, usage: STORAGE | COPY_SRC });
   const encoder = options.encoder ?? device.createCommandEncoder({ label: 'rans-gemv matvec' });
   const pass = encoder.beginComputePass({ label: 'rans-gemv matvec' });
-  record(xBuf, vectors, y, pass, temps);
+  record(xBuf, vectors, y, pass);
   pass.end();
-  if (options.encoder) {
-    // The caller submits later: free the temporaries once this queue's work is done.
-    void device.queue.onSubmittedWorkDone().then(() => temps.forEach((b) => b.destroy()));
-    return undefined;
-  }
+  // The caller submits whenever it likes: a staged x buffer is left to garbage collection.
+  if (options.encoder) return undefined;
   return (async () => {
     const read = device.createBuffer({ label: 'rans-gemv readback', size: yBytes, usage: MAP_READ | COPY_DST });
     if (!options.output) temps.push(y); // a caller-owned output stays
@@ -219,25 +224,23 @@ export function fusedMatVec(device: GPUDevice, m: GpuMatrix, x: Float32Array | G
     ? chooseMode(options.calibration ?? getCalibration(device), m.rows, m.cols, vectorsGuess, m.hostQ4)
     : requested;
   if (mode === 'q4' && !m.hostQ4) throw new InvalidInputError('MODE_UNAVAILABLE', "mode 'q4' needs a matrix uploaded with { q4: true }");
-  return runProduct(device, m.rows, m.cols, x, options, (xBuf, vectors, y, pass, temps) => {
-    if (mode === 'fused') return recordFused(device, m, xBuf, vectors, y, pass, temps);
-    if (mode === 'q4') return recordQ4(device, m, 'q4', xBuf, vectors, y, pass, temps);
+  return runProduct(device, m.rows, m.cols, x, options, (xBuf, vectors, y, pass) => {
+    if (mode === 'fused') return recordFused(device, m, xBuf, vectors, y, pass);
+    if (mode === 'q4') return recordQ4(device, m, 'q4', xBuf, vectors, y, pass);
     if (!m.decodedReady) {
-      recordDecode(device, m, pass, temps);
+      recordDecode(device, m, pass);
       m.decodedReady = true;
     }
-    recordQ4(device, m, 'decoded', xBuf, vectors, y, pass, temps);
+    recordQ4(device, m, 'decoded', xBuf, vectors, y, pass);
   });
 }
 
 /** Records a GPU decode of the whole matrix into its `decoded` nibbles (e.g. to time the decoder alone). */
 export function recordDecodeOnly(device: GPUDevice, m: GpuMatrix, encoder: GPUCommandEncoder): void {
   checkMatrix(device, m);
-  const temps: GPUBuffer[] = [];
   const pass = encoder.beginComputePass({ label: 'rans-gemv decode' });
-  recordDecode(device, m, pass, temps);
+  recordDecode(device, m, pass);
   pass.end();
-  void device.queue.onSubmittedWorkDone().then(() => temps.forEach((b) => b.destroy()));
 }
 
 /** The status the decoding kernels left: lanes that failed their end-of-stream check. */
@@ -305,11 +308,10 @@ export function denseMatVec(device: GPUDevice, d: GpuDenseMatrix, x: Float32Arra
 export function denseMatVec(device: GPUDevice, d: GpuDenseMatrix, x: Float32Array | GPUBuffer, options: MatVecOptions = {}): Promise<Float32Array> | void {
   if (d.device !== device) throw new DeviceError('WRONG_DEVICE', 'the matrix was uploaded to another device');
   if (d.lost) throw new DeviceError('DEVICE_LOST', 'the device holding the matrix was lost or destroyed');
-  return runProduct(device, d.rows, d.cols, x, options, (xBuf, vectors, y, pass, temps) => {
+  return runProduct(device, d.rows, d.cols, x, options, (xBuf, vectors, y, pass) => {
     const split = rowSplit(device, d.cols);
     const kernel = getKernel(device, 'dense', { VECTORS: vectors, ...split.constants }, split.variant);
-    const shape = uniform(device, packUniform(kernel, 'shape', { rows: d.rows, cols: d.cols }));
-    temps.push(shape);
+    const shape = uniform(device, d, 'dense shape', () => packUniform(kernel, 'shape', { rows: d.rows, cols: d.cols }));
     pass.setPipeline(kernel.pipeline);
     pass.setBindGroup(0, bindGroup(device, kernel, { shape, weights: d.weights, x: xBuf, y }));
     pass.dispatchWorkgroups(...dispatchSize(Math.ceil(d.rows / split.rowsPerWorkgroup)));

@@ -96,11 +96,24 @@ describe('kernels on real WebGPU vs the CPU reference', () => {
     const read = device.createBuffer({ size: 2 * 40 * 4, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
     const encoder = device.createCommandEncoder();
     expect(fusedMatVec(device, m, xBuf, { encoder, output: yBuf })).toBeUndefined();
+    // A Float32Array x recorded into the same encoder too; the caller submits much later.
+    const y2 = device.createBuffer({ size: 40 * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC });
+    fusedMatVec(device, m, x.subarray(0, 256), { encoder, output: y2, mode: 'decode-then-q4' });
+    device.queue.submit([]);
+    await device.queue.onSubmittedWorkDone();
+    await new Promise((r) => setTimeout(r, 50));
     encoder.copyBufferToBuffer(yBuf, 0, read, 0, 2 * 40 * 4);
     device.queue.submit([encoder.finish()]);
     await read.mapAsync(GPUMapMode.READ);
     const y = new Float32Array(read.getMappedRange().slice(0));
     expect(maxRelativeError(y, referenceMatVec(c.quantized, x), referenceAbsProducts(c.quantized, x))).toBeLessThan(F32_PRODUCT_TOLERANCE);
+    const read2 = device.createBuffer({ size: 40 * 4, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    const e2 = device.createCommandEncoder();
+    e2.copyBufferToBuffer(y2, 0, read2, 0, 40 * 4);
+    device.queue.submit([e2.finish()]);
+    await read2.mapAsync(GPUMapMode.READ);
+    const first = x.subarray(0, 256);
+    expect(maxRelativeError(new Float32Array(read2.getMappedRange().slice(0)), referenceMatVec(c.quantized, first), referenceAbsProducts(c.quantized, first))).toBeLessThan(F32_PRODUCT_TOLERANCE);
     m.destroy();
   });
 
