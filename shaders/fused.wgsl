@@ -11,8 +11,6 @@
 override VECTORS: u32 = 1u;
 const MAX_VECTORS: u32 = 8u;
 
-// Row partials of every lane, when rows are split into several segments.
-var<workgroup> partial: array<f32, WG_SIZE * VECTORS>;
 
 @compute @workgroup_size(WG_SIZE)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
@@ -64,17 +62,20 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     }
     finish_lane(ln, coder);
   }
-  // Rows cut into segments (then one row per lane): add the segments' partials.
+  // Rows cut into segments (then one row per lane): add the segments' partials, passed through
+  // the decode table's workgroup memory once every lane is done with it (2^P ≥ 2048 ≥ 256 lanes ×
+  // 8 vectors), so the kernel needs no more than the table itself.
   if (shape.segments_per_row > 1u) {
+    workgroupBarrier();
     for (var m = 0u; m < VECTORS; m++) {
-      partial[lid * VECTORS + m] = acc[m];
+      table[lid * VECTORS + m] = bitcast<u32>(acc[m]);
     }
     workgroupBarrier();
     if (lid < t.blocks) {
       for (var m = 0u; m < VECTORS; m++) {
         var sum = 0.0;
         for (var s = 0u; s < shape.segments_per_row; s++) {
-          sum += partial[(s * t.blocks + lid) * VECTORS + m];
+          sum += bitcast<f32>(table[(s * t.blocks + lid) * VECTORS + m]);
         }
         y[m * shape.rows + t.first_row + lid] = sum;
       }

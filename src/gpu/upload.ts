@@ -129,6 +129,11 @@ export function uploadMatrix(device: GPUDevice, source: MatrixSource, options: U
   const packedParams = packGroupParams(p);
   if (packedParams.byteLength > limit) throw new InvalidInputError('LIMIT_EXCEEDED', `group parameters need ${packedParams.byteLength} bytes, over the binding limit of ${limit}`);
   const laneTiles = tileShape(g, 0).lanes;
+  // The kernels keep the 2^P-entry decode table and one u32 per lane in workgroup memory.
+  const workgroupBytes = 4 * (2 ** g.precision + 256);
+  if (workgroupBytes > device.limits.maxComputeWorkgroupStorageSize) {
+    throw new InvalidInputError('LIMIT_EXCEEDED', `a ${g.precision}-bit decode table needs ${workgroupBytes} bytes of workgroup memory, the device allows ${device.limits.maxComputeWorkgroupStorageSize}: encode with precision 11, or request a higher maxComputeWorkgroupStorageSize`);
+  }
   if (laneTiles > device.limits.maxComputeInvocationsPerWorkgroup) {
     throw new InvalidInputError('LIMIT_EXCEEDED', `a tile has ${laneTiles} lanes, the device allows ${device.limits.maxComputeInvocationsPerWorkgroup} invocations per workgroup`);
   }
