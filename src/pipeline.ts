@@ -79,6 +79,12 @@ export function compressMatrix(m: WeightMatrix, options: CompressOptions = {}, o
  * Totals over several matrices, with the same fields as one matrix's stats (`rows` is the total
  * weight count and `cols` 1). Entropy is the size-weighted mean of each matrix's own entropy,
  * as each matrix has its own frequency table; SQNR is Σ signal / Σ noise over all weights.
+ *
+ * @example
+ * ```ts
+ * const total = totalStats(matrices.map((m) => compressMatrix(m)));
+ * console.log(total.bitsPerWeight, total.sqnrDb);
+ * ```
  */
 export function totalStats(all: CompressedMatrix[]): MatrixStats {
   const weights = all.reduce((n, c) => n + c.stats.rows * c.stats.cols, 0);

@@ -46,6 +46,11 @@ export function referenceMatVec(q: QuantizedMatrix, x: ArrayLike<number>): Float
 /**
  * Σ_k |W[r, k]·x[m, k]| for every output: the magnitude f32 rounding error scales with.
  * Used to judge GPU results: see {@link F32_PRODUCT_TOLERANCE}.
+ *
+ * @example
+ * ```ts
+ * const err = maxRelativeError(y, referenceMatVec(q, x), referenceAbsProducts(q, x));
+ * ```
  */
 export function referenceAbsProducts(q: QuantizedMatrix, x: ArrayLike<number>): Float64Array {
   return products(q, x, true);
@@ -54,6 +59,11 @@ export function referenceAbsProducts(q: QuantizedMatrix, x: ArrayLike<number>): 
 /**
  * Largest |y − ref| / Σ|w·x| over all outputs: the relative error of a GPU product, scaled so
  * that cancellation in ref does not inflate it.
+ *
+ * @example
+ * ```ts
+ * expect(maxRelativeError(gpuY, referenceMatVec(q, x), referenceAbsProducts(q, x))).toBeLessThan(F32_PRODUCT_TOLERANCE);
+ * ```
  */
 export function maxRelativeError(y: ArrayLike<number>, ref: ArrayLike<number>, absProducts: ArrayLike<number>): number {
   let worst = 0;

@@ -62,12 +62,26 @@ export interface ContainerTensor {
 
 const align4 = (n: number) => (n + 3) & ~3;
 
-/** True when the bytes start with the container magic. */
+/**
+ * True when the bytes start with the container magic.
+ *
+ * @example
+ * ```ts
+ * if (isContainer(bytes)) model = modelFromContainer(bytes);
+ * ```
+ */
 export function isContainer(bytes: Uint8Array): boolean {
   return bytes.length >= MAGIC.length && MAGIC.every((b, i) => bytes[i] === b);
 }
 
-/** CRC-32 of indices in the plain q4 packing, the checksum stored as `indexCrc32`. */
+/**
+ * CRC-32 of indices in the plain q4 packing, the checksum stored as `indexCrc32`.
+ *
+ * @example
+ * ```ts
+ * const ok = indexChecksum(decoded.indices, rows, cols) === header.indexCrc32;
+ * ```
+ */
 export function indexChecksum(indices: Uint8Array, rows: number, cols: number): number {
   return crc32Of(packNibbles(indices, rows, cols));
 }
@@ -242,6 +256,12 @@ function checkRawHeader(raw: unknown, index: number): { name: string; shape: num
 /**
  * Like {@link readContainer}, plus the model description and raw f32 tensors a container may
  * carry (written by `rans-gemv encode` for llama2.c checkpoints).
+ *
+ * @example
+ * ```ts
+ * const { tensors, model, raw } = readContainerFile(bytes);
+ * const norms = raw.get('rms_final')?.data;
+ * ```
  */
 export function readContainerFile(bytes: Uint8Array): ContainerFile {
   const header = readHeader(bytes);
@@ -349,6 +369,11 @@ export function readContainerFile(bytes: Uint8Array): ContainerFile {
  * Decodes a tensor's streams on the CPU and proves them bit-exact against the stored index
  * checksum. Throws {@link ContainerError} (code `STREAM_CORRUPT` or `INDEX_CHECKSUM_MISMATCH`)
  * naming the tensor.
+ *
+ * @example
+ * ```ts
+ * const q = decodeTensor(readContainer(bytes)[0]); // throws ContainerError naming the tensor
+ * ```
  */
 export function decodeTensor(t: ContainerTensor): QuantizedMatrix {
   let indices: Uint8Array;

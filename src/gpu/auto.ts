@@ -30,18 +30,40 @@ export interface Calibration {
 
 const registry = new WeakMap<GPUDevice, Calibration>();
 
-/** Registers the calibration `mode: 'auto'` uses on `device` (a per-call option overrides it). */
+/**
+ * Registers the calibration `mode: 'auto'` uses on `device` (a per-call option overrides it).
+ *
+ * @example
+ * ```ts
+ * setCalibration(device, JSON.parse(await (await fetch('calibration.json')).text()));
+ * await fusedMatVec(device, m, x, { mode: 'auto' });
+ * ```
+ */
 export function setCalibration(device: GPUDevice, calibration: Calibration): void {
   checkCalibration(calibration);
   registry.set(device, calibration);
 }
 
-/** The calibration registered for a device, if any. */
+/**
+ * The calibration registered for a device, if any.
+ *
+ * @example
+ * ```ts
+ * const cal = getCalibration(device); // undefined until setCalibration
+ * ```
+ */
 export function getCalibration(device: GPUDevice): Calibration | undefined {
   return registry.get(device);
 }
 
-/** Throws {@link InvalidInputError} unless every entry has positive sizes and times. */
+/**
+ * Throws {@link InvalidInputError} unless every entry has positive sizes and times.
+ *
+ * @example
+ * ```ts
+ * checkCalibration(json); // throws InvalidInputError BAD_CALIBRATION
+ * ```
+ */
 export function checkCalibration(c: Calibration): void {
   const ok = (v: unknown) => typeof v === 'number' && Number.isFinite(v) && v > 0;
   if (!c || !Array.isArray(c.entries)) throw new InvalidInputError('BAD_CALIBRATION', 'a calibration needs an entries array');

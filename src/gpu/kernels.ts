@@ -33,7 +33,14 @@ export interface ReflectedBinding {
   size?: number;
 }
 
-/** The full WGSL source of a kernel (the `rows` part picks the reduction variant). */
+/**
+ * The full WGSL source of a kernel (the `rows` part picks the reduction variant).
+ *
+ * @example
+ * ```ts
+ * const wgsl = kernelSource('fused'); // params.wgsl + rans_lanes.wgsl + fused.wgsl
+ * ```
+ */
 export function kernelSource(kernel: KernelName, variant: ReductionVariant = 'workgroup'): string {
   return KERNEL_FILES[kernel]
     .map((f) => (f === 'rows' ? `rows_${variant}` : f))
@@ -45,7 +52,14 @@ export function kernelSource(kernel: KernelName, variant: ReductionVariant = 'wo
     .join('\n');
 }
 
-/** Every buffer binding of a kernel, from wgsl_reflect (group 0 only, as all kernels use). */
+/**
+ * Every buffer binding of a kernel, from wgsl_reflect (group 0 only, as all kernels use).
+ *
+ * @example
+ * ```ts
+ * reflectBindings(kernelSource('q4')).map((b) => b.name); // ['shape', 'nibbles', 'params', 'x', 'y']
+ * ```
+ */
 export function reflectBindings(source: string): ReflectedBinding[] {
   const r = new WgslReflect(source);
   const out: ReflectedBinding[] = [];
@@ -70,7 +84,14 @@ export interface Kernel {
 
 const cache = new WeakMap<GPUDevice, Map<string, Kernel>>();
 
-/** Whether a device can run the subgroup variants. */
+/**
+ * Whether a device can run the subgroup variants.
+ *
+ * @example
+ * ```ts
+ * reductionVariant(device); // 'subgroup' when the device has the feature
+ * ```
+ */
 export function reductionVariant(device: GPUDevice): ReductionVariant {
   return device.features.has('subgroups') ? 'subgroup' : 'workgroup';
 }
@@ -111,6 +132,11 @@ export function getKernel(device: GPUDevice, kernel: KernelName, constants: Reco
 /**
  * A bind group for `kernel` from buffers named as in the WGSL. Throws when a binding has no
  * buffer or a buffer matches no binding (host and shader disagree).
+ *
+ * @example
+ * ```ts
+ * const group = bindGroup(device, getKernel(device, 'xsum'), { shape, x, sums });
+ * ```
  */
 export function bindGroup(device: GPUDevice, kernel: Kernel, buffers: Record<string, GPUBuffer | GPUBufferBinding>): GPUBindGroup {
   const names = new Set(kernel.bindings.map((b) => b.name));
@@ -131,6 +157,11 @@ export function bindGroup(device: GPUDevice, kernel: Kernel, buffers: Record<str
 /**
  * Bytes of a kernel's uniform struct with `values` written at the offsets the WGSL declares
  * (every member is a u32). Throws when the names differ from the struct's members.
+ *
+ * @example
+ * ```ts
+ * device.queue.writeBuffer(shapeBuf, 0, packUniform(kernel, 'shape', { rows, cols }));
+ * ```
  */
 export function packUniform(kernel: Kernel, binding: string, values: Record<string, number>): Uint32Array {
   const b = kernel.bindings.find((x) => x.name === binding && x.type === 'uniform');

@@ -235,7 +235,16 @@ export function fusedMatVec(device: GPUDevice, m: GpuMatrix, x: Float32Array | G
   });
 }
 
-/** Records a GPU decode of the whole matrix into its `decoded` nibbles (e.g. to time the decoder alone). */
+/**
+ * Records a GPU decode of the whole matrix into its `decoded` nibbles (e.g. to time the decoder alone).
+ *
+ * @example
+ * ```ts
+ * const encoder = device.createCommandEncoder();
+ * recordDecodeOnly(device, m, encoder);
+ * device.queue.submit([encoder.finish()]);
+ * ```
+ */
 export function recordDecodeOnly(device: GPUDevice, m: GpuMatrix, encoder: GPUCommandEncoder): void {
   checkMatrix(device, m);
   const pass = encoder.beginComputePass({ label: 'rans-gemv decode' });
@@ -243,7 +252,14 @@ export function recordDecodeOnly(device: GPUDevice, m: GpuMatrix, encoder: GPUCo
   pass.end();
 }
 
-/** The status the decoding kernels left: lanes that failed their end-of-stream check. */
+/**
+ * The status the decoding kernels left: lanes that failed their end-of-stream check.
+ *
+ * @example
+ * ```ts
+ * const { failedLanes } = await readStreamStatus(device, m); // 0 for intact streams
+ * ```
+ */
 export async function readStreamStatus(device: GPUDevice, m: GpuMatrix): Promise<{ failedLanes: number; firstFailedLane: number | null }> {
   const read = device.createBuffer({ size: 8, usage: MAP_READ | COPY_DST });
   const enc = device.createCommandEncoder();
@@ -259,6 +275,11 @@ export async function readStreamStatus(device: GPUDevice, m: GpuMatrix): Promise
  * Decodes the whole matrix on the GPU and returns the indices as plain q4 nibbles
  * (u32 [rows, ceil(cols/8)]). Throws {@link StreamError} when any lane fails its
  * end-of-stream check (a corrupt stream still terminates: every loop is bounded by the shape).
+ *
+ * @example
+ * ```ts
+ * const nibbles = await decodeOnGpu(device, m); // equals packNibbles(q.indices, rows, cols)
+ * ```
  */
 export async function decodeOnGpu(device: GPUDevice, m: GpuMatrix): Promise<Uint32Array> {
   checkMatrix(device, m);
@@ -289,7 +310,15 @@ export interface GpuDenseMatrix {
   destroy(): void;
 }
 
-/** Uploads a row-major f32 matrix for {@link denseMatVec}. */
+/**
+ * Uploads a row-major f32 matrix for {@link denseMatVec}.
+ *
+ * @example
+ * ```ts
+ * const d = uploadDense(device, weights, rows, cols);
+ * const y = await denseMatVec(device, d, x);
+ * ```
+ */
 export function uploadDense(device: GPUDevice, weights: Float32Array, rows: number, cols: number): GpuDenseMatrix {
   if (weights.length !== rows * cols) throw new InvalidInputError('SHAPE_MISMATCH', `${rows}×${cols} needs ${rows * cols} weights, got ${weights.length}`);
   if (weights.byteLength > Math.min(device.limits.maxStorageBufferBindingSize, device.limits.maxBufferSize)) {
@@ -302,7 +331,14 @@ export function uploadDense(device: GPUDevice, weights: Float32Array, rows: numb
   return d;
 }
 
-/** y = W·x with a dense f32 matrix (same options as {@link fusedMatVec}, `mode` ignored). */
+/**
+ * y = W·x with a dense f32 matrix (same options as {@link fusedMatVec}, `mode` ignored).
+ *
+ * @example
+ * ```ts
+ * const y = await denseMatVec(device, uploadDense(device, weights, rows, cols), x);
+ * ```
+ */
 export function denseMatVec(device: GPUDevice, d: GpuDenseMatrix, x: Float32Array | GPUBuffer, options: Recorded): void;
 export function denseMatVec(device: GPUDevice, d: GpuDenseMatrix, x: Float32Array | GPUBuffer, options?: MatVecOptions): Promise<Float32Array>;
 export function denseMatVec(device: GPUDevice, d: GpuDenseMatrix, x: Float32Array | GPUBuffer, options: MatVecOptions = {}): Promise<Float32Array> | void {

@@ -87,7 +87,14 @@ function buffer(device: GPUDevice, data: ArrayBufferView, label: string, extraUs
   return b;
 }
 
-/** Scale and bias per group as two 16-bit floats in one u32, for every quantizer. */
+/**
+ * Scale and bias per group as two 16-bit floats in one u32, for every quantizer.
+ *
+ * @example
+ * ```ts
+ * const words = packGroupParams(q); // words[i] = scale bits | bias bits << 16
+ * ```
+ */
 export function packGroupParams(p: MatrixSource['params']): Uint32Array {
   const n = p.rows * groupsPerRow(p.cols, p.groupSize);
   const out = new Uint32Array(n);

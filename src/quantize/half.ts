@@ -10,25 +10,53 @@ export type ParamType = 'f16' | 'bf16';
 
 const scratch = new DataView(new ArrayBuffer(4));
 
-/** Rounds `value` to the nearest f16 and returns its bit pattern. */
+/**
+ * Rounds `value` to the nearest f16 and returns its bit pattern.
+ *
+ * @example
+ * ```ts
+ * toF16Bits(1); // 0x3c00
+ * ```
+ */
 export function toF16Bits(value: number): number {
   setFloat16(scratch, 0, value, true);
   return scratch.getUint16(0, true);
 }
 
-/** Decodes an f16 bit pattern. */
+/**
+ * Decodes an f16 bit pattern.
+ *
+ * @example
+ * ```ts
+ * fromF16Bits(0x3c00); // 1
+ * ```
+ */
 export function fromF16Bits(bits: number): number {
   scratch.setUint16(0, bits, true);
   return getFloat16(scratch, 0, true);
 }
 
-/** Decodes a bf16 bit pattern (the top half of an f32). */
+/**
+ * Decodes a bf16 bit pattern (the top half of an f32).
+ *
+ * @example
+ * ```ts
+ * fromBf16Bits(0x3f80); // 1
+ * ```
+ */
 export function fromBf16Bits(bits: number): number {
   scratch.setUint32(0, (bits & 0xffff) << 16, true);
   return scratch.getFloat32(0, true);
 }
 
-/** Rounds `value` to the nearest bf16 (ties to even) and returns its bit pattern. */
+/**
+ * Rounds `value` to the nearest bf16 (ties to even) and returns its bit pattern.
+ *
+ * @example
+ * ```ts
+ * toBf16Bits(1); // 0x3f80
+ * ```
+ */
 export function toBf16Bits(value: number): number {
   scratch.setFloat32(0, value, true);
   const bits = scratch.getUint32(0, true);
@@ -36,7 +64,14 @@ export function toBf16Bits(value: number): number {
   return ((bits + 0x7fff + ((bits >>> 16) & 1)) >>> 16) & 0xffff;
 }
 
-/** Decodes a 16-bit parameter array of the given type into f32 values. */
+/**
+ * Decodes a 16-bit parameter array of the given type into f32 values.
+ *
+ * @example
+ * ```ts
+ * const scales = decodeParams(q.scales, q.paramType);
+ * ```
+ */
 export function decodeParams(bits: Uint16Array, type: ParamType): Float32Array {
   const out = new Float32Array(bits.length);
   const decode = type === 'f16' ? fromF16Bits : fromBf16Bits;

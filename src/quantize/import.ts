@@ -49,7 +49,14 @@ export function importMlx(m: MlxQuantizedWeight): QuantizedMatrix {
   };
 }
 
-/** Packs indices into the plain q4 layout: u32 [rows, ceil(cols/8)], nibble k%8 of word k/8. */
+/**
+ * Packs indices into the plain q4 layout: u32 [rows, ceil(cols/8)], nibble k%8 of word k/8.
+ *
+ * @example
+ * ```ts
+ * const words = packNibbles(q.indices, q.rows, q.cols); // plain q4 layout
+ * ```
+ */
 export function packNibbles(indices: Uint8Array, rows: number, cols: number): Uint32Array {
   const wordsPerRow = Math.ceil(cols / 8);
   const out = new Uint32Array(rows * wordsPerRow);
@@ -61,7 +68,14 @@ export function packNibbles(indices: Uint8Array, rows: number, cols: number): Ui
   return out;
 }
 
-/** Exports an `affine` matrix back to MLX's layout (the inverse of {@link importMlx}). */
+/**
+ * Exports an `affine` matrix back to MLX's layout (the inverse of {@link importMlx}).
+ *
+ * @example
+ * ```ts
+ * const { weight, scales, biases } = exportMlx(importMlx(mlx)); // the same bytes
+ * ```
+ */
 export function exportMlx(q: QuantizedMatrix): MlxQuantizedWeight {
   if (q.quantizer !== 'affine' || !q.biases || q.cols % 8 !== 0 || q.cols % q.groupSize !== 0) {
     throw new InvalidInputError('NOT_EXPORTABLE', 'only affine matrices with cols divisible by 8 and the group size export to MLX');
@@ -78,6 +92,11 @@ export const Q4_0_BLOCK_BYTES = 18;
 /**
  * Imports GGUF Q4_0 blocks (w = d·(q − 8), 32 weights per block; weight j of a block is the low
  * nibble of byte j, weight j+16 its high nibble) as a `symmetric` g32 {@link QuantizedMatrix}.
+ *
+ * @example
+ * ```ts
+ * const q = importQ4_0(ggufBlocks, rows, cols); // symmetric g32, bit-exact
+ * ```
  */
 export function importQ4_0(blocks: Uint8Array, rows: number, cols: number): QuantizedMatrix {
   if (!(rows > 0 && cols > 0 && cols % 32 === 0)) {
@@ -101,7 +120,14 @@ export function importQ4_0(blocks: Uint8Array, rows: number, cols: number): Quan
   return { rows, cols, quantizer: 'symmetric', groupSize: 32, paramType: 'f16', indices, scales, biases: null };
 }
 
-/** Exports a `symmetric` g32 f16 matrix to GGUF Q4_0 blocks (the inverse of {@link importQ4_0}). */
+/**
+ * Exports a `symmetric` g32 f16 matrix to GGUF Q4_0 blocks (the inverse of {@link importQ4_0}).
+ *
+ * @example
+ * ```ts
+ * const blocks = exportQ4_0(quantize(w, rows, cols, { quantizer: 'symmetric', groupSize: 32 }));
+ * ```
+ */
 export function exportQ4_0(q: QuantizedMatrix): Uint8Array {
   if (q.quantizer !== 'symmetric' || q.groupSize !== 32 || q.paramType !== 'f16' || q.cols % 32 !== 0) {
     throw new InvalidInputError('NOT_EXPORTABLE', 'only symmetric g32 f16 matrices with cols divisible by 32 export to Q4_0');

@@ -20,6 +20,11 @@ const F16_MAX = 65504;
 /**
  * Checks a row-major f32 matrix: positive shape that matches the data, finite values that f16
  * scales can represent. Throws {@link InvalidInputError} naming the first bad element.
+ *
+ * @example
+ * ```ts
+ * checkMatrix(weights, rows, cols); // throws InvalidInputError NON_FINITE_WEIGHT, SHAPE_MISMATCH, …
+ * ```
  */
 export function checkMatrix(weights: ArrayLike<number>, rows: number, cols: number): void {
   if (!Number.isInteger(rows) || !Number.isInteger(cols) || rows <= 0 || cols <= 0) {
@@ -134,6 +139,11 @@ function quantizePerTensor(w: ArrayLike<number>, rows: number, cols: number, gro
 /**
  * Per-group f32 (scale, offset) such that w = scale·q + offset, expanded to [rows, groupsPerRow]
  * for every quantizer. This is the form the kernels and the reference GEMV consume.
+ *
+ * @example
+ * ```ts
+ * const { scale, offset } = groupAffineParams(q); // w = scale[g]·q + offset[g]
+ * ```
  */
 export function groupAffineParams(q: QuantizedMatrix): { scale: Float32Array; offset: Float32Array } {
   const gpr = groupsPerRow(q.cols, q.groupSize);
@@ -149,7 +159,14 @@ export function groupAffineParams(q: QuantizedMatrix): { scale: Float32Array; of
   return { scale, offset };
 }
 
-/** Dequantizes to a row-major f32 matrix. */
+/**
+ * Dequantizes to a row-major f32 matrix.
+ *
+ * @example
+ * ```ts
+ * const approx = dequantize(quantize(w, rows, cols));
+ * ```
+ */
 export function dequantize(q: QuantizedMatrix): Float32Array {
   const { scale, offset } = groupAffineParams(q);
   const gpr = groupsPerRow(q.cols, q.groupSize);
@@ -163,7 +180,14 @@ export function dequantize(q: QuantizedMatrix): Float32Array {
   return out;
 }
 
-/** Σw² (signal) and Σ(w − ŵ)² (noise) of a reconstruction. */
+/**
+ * Σw² (signal) and Σ(w − ŵ)² (noise) of a reconstruction.
+ *
+ * @example
+ * ```ts
+ * const { signal, noise } = quantizationEnergy(w, dequantize(q));
+ * ```
+ */
 export function quantizationEnergy(original: ArrayLike<number>, reconstructed: ArrayLike<number>): { signal: number; noise: number } {
   let signal = 0, noise = 0;
   for (let i = 0; i < original.length; i++) {
@@ -174,12 +198,26 @@ export function quantizationEnergy(original: ArrayLike<number>, reconstructed: A
   return { signal, noise };
 }
 
-/** SQNR in dB from energies: 10·log10(signal / noise); Infinity when the noise is zero. */
+/**
+ * SQNR in dB from energies: 10·log10(signal / noise); Infinity when the noise is zero.
+ *
+ * @example
+ * ```ts
+ * energyToDb({ signal: 100, noise: 1 }); // 20
+ * ```
+ */
 export function energyToDb({ signal, noise }: { signal: number; noise: number }): number {
   return noise === 0 ? Infinity : 10 * Math.log10(signal / noise);
 }
 
-/** Signal-to-quantization-noise ratio in dB: 10·log10(Σw² / Σ(w − ŵ)²). Infinity when exact. */
+/**
+ * Signal-to-quantization-noise ratio in dB: 10·log10(Σw² / Σ(w − ŵ)²). Infinity when exact.
+ *
+ * @example
+ * ```ts
+ * sqnrDb(w, dequantize(quantize(w, rows, cols))); // ≈ 21 dB for Gaussian g64
+ * ```
+ */
 export function sqnrDb(original: ArrayLike<number>, reconstructed: ArrayLike<number>): number {
   return energyToDb(quantizationEnergy(original, reconstructed));
 }

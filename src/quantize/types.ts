@@ -34,7 +34,14 @@ export interface QuantizedMatrix {
   biases: Uint16Array | null;
 }
 
-/** Number of parameter groups in one row. */
+/**
+ * Number of parameter groups in one row.
+ *
+ * @example
+ * ```ts
+ * groupsPerRow(6625, 128); // 52: the last group holds 97 columns
+ * ```
+ */
 export function groupsPerRow(cols: number, groupSize: number): number {
   return Math.ceil(cols / groupSize);
 }

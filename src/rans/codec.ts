@@ -126,6 +126,11 @@ export function encodeIndices(
  * Decode table of the pair alphabet, one u32 per slot: pair (bits 0–7: first index in bits 4–7,
  * second in bits 0–3), slot − c_pair (bits 8–19), f_pair (bits 20–31; < 2^12 by construction).
  * The WGSL kernels build the same entries from the cumulative pair frequencies.
+ *
+ * @example
+ * ```ts
+ * const lut = decodeTable(enc.freqs, enc.geometry.precision); // 2^P packed entries
+ * ```
  */
 export function decodeTable(freqs: Uint16Array, precision: number): Uint32Array {
   let pairs: Uint16Array;
@@ -147,6 +152,11 @@ export function decodeTable(freqs: Uint16Array, precision: number): Uint32Array 
  * Checks, per lane, that the state ends at L and that every word was consumed; throws
  * {@link StreamError} naming the lane otherwise. Work is bounded by the matrix size whatever
  * the stream holds.
+ *
+ * @example
+ * ```ts
+ * const indices = decodeIndices(encodeIndices(q.indices, rows, cols, q.groupSize));
+ * ```
  */
 export function decodeIndices(enc: EncodedMatrix, out?: Uint8Array): Uint8Array {
   const g = enc.geometry;
@@ -205,7 +215,14 @@ export function decodeIndices(enc: EncodedMatrix, out?: Uint8Array): Uint8Array 
   return result;
 }
 
-/** Bytes of everything the coded indices need besides the quantization parameters. */
+/**
+ * Bytes of everything the coded indices need besides the quantization parameters.
+ *
+ * @example
+ * ```ts
+ * const bitsPerWeight = (encodedBytes(enc) * 8) / (rows * cols);
+ * ```
+ */
 export function encodedBytes(enc: EncodedMatrix): number {
   return enc.data.length * 4 + enc.laneStates.length * 4 + enc.laneLengths.length * 2 + enc.freqs.length * 2;
 }

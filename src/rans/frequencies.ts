@@ -17,7 +17,14 @@ export const MARGINAL_PRECISION = 12;
 export const MIN_PRECISION = 11;
 export const MAX_PRECISION = 12;
 
-/** Counts of each index value. Throws {@link InvalidInputError} for a value that is not 4-bit. */
+/**
+ * Counts of each index value. Throws {@link InvalidInputError} for a value that is not 4-bit.
+ *
+ * @example
+ * ```ts
+ * const counts = histogram(q.indices); // 16 counts
+ * ```
+ */
 export function histogram(indices: Uint8Array): Float64Array {
   const counts = new Float64Array(256);
   for (let i = 0; i < indices.length; i++) counts[indices[i]]++;
@@ -27,7 +34,14 @@ export function histogram(indices: Uint8Array): Float64Array {
   return counts.slice(0, ALPHABET);
 }
 
-/** Shannon entropy in bits/symbol of a histogram. 0 for an empty one. */
+/**
+ * Shannon entropy in bits/symbol of a histogram. 0 for an empty one.
+ *
+ * @example
+ * ```ts
+ * entropyBits(histogram(q.indices)); // ≈ 3.75 for Gaussian g64
+ * ```
+ */
 export function entropyBits(counts: ArrayLike<number>): number {
   let total = 0;
   for (let s = 0; s < counts.length; s++) total += counts[s];
@@ -40,6 +54,11 @@ export function entropyBits(counts: ArrayLike<number>): number {
  * Quantizes counts to frequencies that sum to exactly 2^precision, every present symbol ≥ 1
  * and every absent one 0. Starts from the rounded proportional share, then moves single units
  * where they cost the fewest coded bits (Σ count·log2 1/f is what the stream pays).
+ *
+ * @example
+ * ```ts
+ * const freqs = normalizeFrequencies(histogram(q.indices)); // sums to 4096
+ * ```
  */
 export function normalizeFrequencies(counts: ArrayLike<number>, precision: number = MARGINAL_PRECISION): Uint16Array {
   if (!Number.isInteger(precision) || precision < 8 || precision > 15) {
@@ -71,7 +90,14 @@ export function normalizeFrequencies(counts: ArrayLike<number>, precision: numbe
   return freqs;
 }
 
-/** Exclusive prefix sums of `freqs` (any alphabet): the start of each symbol's slot range, then the total. */
+/**
+ * Exclusive prefix sums of `freqs` (any alphabet): the start of each symbol's slot range, then the total.
+ *
+ * @example
+ * ```ts
+ * cumulative([3, 1, 4]); // [0, 3, 4, 8]
+ * ```
+ */
 export function cumulative(freqs: ArrayLike<number>): Uint32Array {
   const cum = new Uint32Array(freqs.length + 1);
   for (let s = 0; s < freqs.length; s++) cum[s + 1] = cum[s] + freqs[s];
@@ -88,6 +114,11 @@ export function cumulative(freqs: ArrayLike<number>): Uint32Array {
  * 3. While the sum exceeds 2^P, take 1 from the pair with the largest frequency (ties: lower).
  * 4. A pair holding all 2^P (a constant matrix) gives one unit to pair (p + 1) mod 256, so that
  *    every frequency fits the 12-bit field of the decode table.
+ *
+ * @example
+ * ```ts
+ * const pairs = pairFrequencies(normalizeFrequencies(histogram(q.indices)), 11); // sums to 2048
+ * ```
  */
 export function pairFrequencies(marginals: ArrayLike<number>, precision: number): Uint16Array {
   if (!Number.isInteger(precision) || precision < MIN_PRECISION || precision > MAX_PRECISION) {
@@ -122,7 +153,14 @@ export function pairFrequencies(marginals: ArrayLike<number>, precision: number)
   return freqs;
 }
 
-/** The index value the encoder pads an odd-length row segment with: the most frequent one. */
+/**
+ * The index value the encoder pads an odd-length row segment with: the most frequent one.
+ *
+ * @example
+ * ```ts
+ * padIndex(freqs); // the most frequent index value
+ * ```
+ */
 export function padIndex(marginals: ArrayLike<number>): number {
   let best = 0;
   for (let s = 1; s < ALPHABET; s++) if (marginals[s] > marginals[best]) best = s;

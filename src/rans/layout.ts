@@ -59,7 +59,14 @@ export interface StreamGeometry {
   lanes: number;
 }
 
-/** Chooses the layout for a matrix shape from {@link LayoutOptions}. */
+/**
+ * Chooses the layout for a matrix shape from {@link LayoutOptions}.
+ *
+ * @example
+ * ```ts
+ * chooseGeometry(4096, 4096, 64); // 1024-column segments, 16 rows × 4 segments per tile
+ * ```
+ */
 export function chooseGeometry(rows: number, cols: number, groupSize: number, options: LayoutOptions = {}): StreamGeometry {
   const target = options.symbolsPerLane ?? DEFAULT_SYMBOLS_PER_LANE;
   if (!Number.isInteger(target) || target < groupSize || target > MAX_SYMBOLS_PER_LANE) {
@@ -79,6 +86,11 @@ export function chooseGeometry(rows: number, cols: number, groupSize: number, op
 /**
  * Validates stored layout fields (they come from files) and derives the rest.
  * Throws {@link InvalidInputError} for any inconsistent value.
+ *
+ * @example
+ * ```ts
+ * const g = makeGeometry(header); // throws InvalidInputError for inconsistent fields
+ * ```
  */
 export function makeGeometry(f: Pick<StreamGeometry, 'rows' | 'cols' | 'precision' | 'segmentLength' | 'rowsPerLane' | 'rowsPerTile'>): StreamGeometry {
   const { rows, cols, precision, segmentLength, rowsPerLane, rowsPerTile } = f;
@@ -113,7 +125,14 @@ export interface TileShape {
   lanes: number;
 }
 
-/** Shape of tile `tile`. */
+/**
+ * Shape of tile `tile`.
+ *
+ * @example
+ * ```ts
+ * const { firstRow, lanes } = tileShape(g, g.tiles - 1);
+ * ```
+ */
 export function tileShape(g: Omit<StreamGeometry, 'lanes'>, tile: number): TileShape {
   const firstRow = tile * g.rowsPerTile;
   const rowsInTile = Math.min(g.rowsPerTile, g.rows - firstRow);
@@ -124,6 +143,11 @@ export function tileShape(g: Omit<StreamGeometry, 'lanes'>, tile: number): TileS
 /**
  * The weights lane `l` of a tile codes, in coding order: rows [row0, row1) × columns [col0, col1),
  * row-major. Lanes are numbered segment-major: l = segment·blocks + block.
+ *
+ * @example
+ * ```ts
+ * const { row0, row1, col0, col1 } = laneRegion(g, tileShape(g, 0), 5);
+ * ```
  */
 export function laneRegion(g: StreamGeometry, tile: TileShape, l: number): { row0: number; row1: number; col0: number; col1: number } {
   const seg = Math.floor(l / tile.blocks), block = l % tile.blocks;
@@ -137,6 +161,11 @@ export function laneRegion(g: StreamGeometry, tile: TileShape, l: number): { row
  * Where each tile's units start in the data array and its striped depth, derived from the
  * per-lane lengths (they are not stored). `base` has tiles + 1 entries; `base[tiles]` is the
  * total number of u32 units the data must hold.
+ *
+ * @example
+ * ```ts
+ * const { base, depth } = tileDirectory(g, enc.laneLengths); // base[g.tiles] === enc.data.length
+ * ```
  */
 export function tileDirectory(g: StreamGeometry, laneLengths: Uint16Array): { base: Float64Array; depth: Uint32Array } {
   const base = new Float64Array(g.tiles + 1);
