@@ -3,7 +3,7 @@
  *
  * Each GPU lane decodes one independent rANS stream. Long rows are cut into segments of
  * `segmentLength` columns, one lane each; short rows are stacked, `rowsPerLane` whole rows per
- * lane, so that every stream is long enough (~1024 symbols) to amortize its 48 bits of metadata.
+ * lane, so that every stream is long enough (~1024 weights) to amortize its 48 bits of metadata.
  * A tile of `rowsPerTile` whole rows is one workgroup's work: its lanes are numbered
  * segment-major (lane = segment·blocks + block), so neighbouring lanes read the same
  * activations x[k] in the same step.
@@ -22,7 +22,7 @@ export interface LayoutOptions {
   /** Precision P of the pair table in bits (11..12). Default {@link DEFAULT_PRECISION}. */
   precision?: number;
   /**
-   * Target symbols per lane stream. Rows at least this long are cut into segments of this many
+   * Target weights (4-bit indices) per lane stream. Rows at least this long are cut into segments of this many
    * columns (rounded down to a multiple of the group size); shorter rows are stacked, several
    * whole rows per lane. Default {@link DEFAULT_SYMBOLS_PER_LANE}.
    */
@@ -37,7 +37,7 @@ export const DEFAULT_SYMBOLS_PER_LANE = 1024;
 export const TARGET_LANES_PER_TILE = 64;
 /** Upper bound on lanes per tile: WebGPU's guaranteed maxComputeInvocationsPerWorkgroup. */
 export const MAX_LANES_PER_TILE = 256;
-/** Upper bound on symbols per lane, so a lane's length always fits the u16 length table. */
+/** Upper bound on weights per lane, so a lane's length always fits the u16 length table. */
 export const MAX_SYMBOLS_PER_LANE = 65536;
 
 /** Resolved layout of one matrix: everything a decoder needs besides the stream bytes. */
