@@ -6,8 +6,8 @@ import { InvalidInputError, StreamError } from '../errors.js';
 import { chooseMode, getCalibration, type Calibration } from './auto.js';
 import { bindGroup, getKernel, packUniform, reductionVariant, type ReductionVariant } from './kernels.js';
 import { DeviceError, type GpuMatrix, type MatrixPart } from './upload.js';
+import { COPY_DST, COPY_SRC, MAP_READ, STORAGE, UNIFORM } from './usage.js';
 
-const STORAGE = 0x80, COPY_DST = 0x08, COPY_SRC = 0x04, MAP_READ = 0x01, UNIFORM = 0x40;
 /** Most vectors one call multiplies (the kernels are specialized for 1..8). */
 export const MAX_VECTORS = 8;
 

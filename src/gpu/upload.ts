@@ -9,6 +9,7 @@ import { groupsPerRow, type QuantizedMatrix } from '../quantize/types.js';
 import type { EncodedMatrix } from '../rans/codec.js';
 import { cumulative, pairFrequencies } from '../rans/frequencies.js';
 import { tileDirectory, tileShape, type StreamGeometry } from '../rans/layout.js';
+import { COPY_DST, COPY_SRC, STORAGE } from './usage.js';
 
 /** A device that was lost or destroyed, or a matrix used on another device. */
 export class DeviceError extends RansGemvError {}
@@ -76,12 +77,11 @@ export interface GpuMatrix {
   destroy(): void;
 }
 
-const USAGE_STORAGE = 0x80, USAGE_COPY_DST = 0x08, USAGE_COPY_SRC = 0x04; // GPUBufferUsage values
 
 function buffer(device: GPUDevice, data: ArrayBufferView, label: string, extraUsage = 0): GPUBuffer {
   // Zero-length bindings are invalid: keep at least one u32.
   const size = Math.max(4, Math.ceil(data.byteLength / 4) * 4);
-  const b = device.createBuffer({ label, size, usage: USAGE_STORAGE | USAGE_COPY_DST | extraUsage, mappedAtCreation: true });
+  const b = device.createBuffer({ label, size, usage: STORAGE | COPY_DST | extraUsage, mappedAtCreation: true });
   new Uint8Array(b.getMappedRange()).set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
   b.unmap();
   return b;
@@ -182,7 +182,7 @@ export function uploadMatrix(device: GPUDevice, source: MatrixSource, options: U
   new Uint16Array(meta.buffer, offsets.lengths * 4, g.lanes).set(e.laneLengths);
   meta.set(tileDir, offsets.tiles);
   if (meta.byteLength > limit) throw new InvalidInputError('LIMIT_EXCEEDED', `lane metadata needs ${meta.byteLength} bytes, over the binding limit of ${limit}`);
-  const status = buffer(device, Uint32Array.of(0, 0xffffffff), `${label} status`, USAGE_COPY_SRC);
+  const status = buffer(device, Uint32Array.of(0, 0xffffffff), `${label} status`, COPY_SRC);
   const streamBytes = e.data.byteLength + e.laneStates.byteLength + e.laneLengths.byteLength + table.byteLength;
   const m: GpuMatrix = {
     device, rows: p.rows, cols: p.cols, groupSize: p.groupSize, groupsPerRow: gpr, bf16Params: p.paramType === 'bf16',
@@ -190,7 +190,7 @@ export function uploadMatrix(device: GPUDevice, source: MatrixSource, options: U
     params: buffer(device, packedParams, `${label} params`),
     laneMeta: buffer(device, meta, `${label} lane metadata`), metaOffsets: offsets,
     status,
-    groupSums: device.createBuffer({ label: `${label} group sums`, size: 8 * gpr * 4, usage: USAGE_STORAGE }),
+    groupSums: device.createBuffer({ label: `${label} group sums`, size: 8 * gpr * 4, usage: STORAGE }),
     decodedReady: false, hostQ4: packed !== null,
     bytes: { streams: streamBytes, params: packedParams.byteLength, q4: p.rows * wordsPerRow * 4 },
     lost: false,

@@ -5,6 +5,7 @@
  */
 import { denseMatVec, fusedMatVec, uploadDense, type GpuDenseMatrix } from '../gpu/matvec.js';
 import { uploadMatrix, type GpuMatrix } from '../gpu/upload.js';
+import { COPY_DST, COPY_SRC, MAP_READ, STORAGE } from '../gpu/usage.js';
 import { InvalidInputError } from '../errors.js';
 import { referenceMatVec } from '../reference.js';
 import { modelMatrix, type LlamaModel } from './model.js';
@@ -46,8 +47,6 @@ export function cpuBackend(model: LlamaModel, mode: 'cpu' | 'cpu-fp32'): MatVecB
     destroy() {},
   };
 }
-
-const STORAGE = 0x80, COPY_DST = 0x08, COPY_SRC = 0x04, MAP_READ = 0x01;
 
 /** Uploads every matrix once and runs products on `device` in the given mode. */
 export function gpuBackend(device: GPUDevice, model: LlamaModel, mode: 'fused' | 'decode-then-q4' | 'q4' | 'fp32'): MatVecBackend {
