@@ -16,7 +16,7 @@ import {
 import type { CompressedMatrix } from '../src/pipeline.js';
 import { dequantize, energyToDb, quantizationEnergy, quantize } from '../src/quantize/quantize.js';
 import { groupsPerRow, type QuantizedMatrix } from '../src/quantize/types.js';
-import { gaussianWeights } from './synthetic.js';
+import { gaussianWeights, rng } from './synthetic.js';
 
 /** The kernels measured side by side. */
 export const KERNELS = ['dense-f32', 'q4', 'fused', 'decode', 'decode-then-q4'] as const;
@@ -157,8 +157,8 @@ export async function runSuite(device: GPUDevice, config: SuiteConfig, onProgres
     onProgress(`${shape.name} ${rows}×${cols}: quantize + encode`);
     const c = prepare(shape, config.groupSize);
     const xLen = config.vectors * cols;
-    let seed = 12345;
-    const x = Float32Array.from({ length: xLen }, () => { seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0; return seed / 2 ** 31 - 1; });
+    const next = rng(12345);
+    const x = Float32Array.from({ length: xLen }, () => next() * 2 - 1);
     const xBuf = device.createBuffer({ size: x.byteLength, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
     device.queue.writeBuffer(xBuf, 0, x);
     const yBuf = device.createBuffer({ size: config.vectors * rows * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC });

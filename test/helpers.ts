@@ -1,16 +1,7 @@
-/** Deterministic test data: a seeded PRNG and weight distributions. */
+/** Deterministic test data: weight distributions from the shared seeded PRNG. */
+import { rng } from '../bench/synthetic.js';
 
-/** mulberry32: small, fast, seeded; enough for test data. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { rng };
 
 export type Distribution = 'gaussian' | 'laplace' | 'outliers' | 'constant' | 'uniform';
 
