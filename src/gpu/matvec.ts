@@ -148,6 +148,11 @@ function checkBuffer(b: GPUBuffer, what: string, bytes: number, usage: number): 
   if (b.size < bytes) throw new InvalidInputError('SHAPE_MISMATCH', `${what} buffer has ${b.size} bytes, needs ${bytes}`);
 }
 
+/** The vector count M a call asks for: `options.vectors`, else x's length / cols (validated by runProduct). */
+function vectorsIn(x: Float32Array | GPUBuffer, cols: number, options: MatVecOptions): number {
+  return options.vectors ?? (x instanceof Float32Array ? x.length : x.size / 4) / cols;
+}
+
 /**
  * Shared driver: validates x and the output, uploads a Float32Array x, records the product,
  * and either leaves it in the caller's encoder or submits and reads y back.
@@ -158,7 +163,7 @@ function runProduct(
 ): Promise<Float32Array> | undefined {
   const isArray = x instanceof Float32Array;
   const available = isArray ? x.length : x.size / 4;
-  const vectors = options.vectors ?? available / cols;
+  const vectors = vectorsIn(x, cols, options);
   if (!Number.isInteger(vectors) || vectors < 1 || vectors > MAX_VECTORS || vectors * cols > available) {
     throw new InvalidInputError('SHAPE_MISMATCH', `x holds ${available} values: not 1..${MAX_VECTORS} vectors of ${cols}`);
   }
@@ -219,9 +224,8 @@ export function fusedMatVec(device: GPUDevice, m: GpuMatrix, x: Float32Array | G
   checkMatrix(device, m);
   const requested = options.mode ?? 'fused';
   if (!['fused', 'decode-then-q4', 'q4', 'auto'].includes(requested)) throw new InvalidInputError('BAD_MODE', `unknown mode '${requested}'`);
-  const vectorsGuess = options.vectors ?? Math.max(1, Math.floor((x instanceof Float32Array ? x.length : x.size / 4) / m.cols));
   const mode = requested === 'auto'
-    ? chooseMode(options.calibration ?? getCalibration(device), m.rows, m.cols, vectorsGuess, m.hostQ4)
+    ? chooseMode(options.calibration ?? getCalibration(device), m.rows, m.cols, vectorsIn(x, m.cols, options), m.hostQ4)
     : requested;
   if (mode === 'q4' && !m.hostQ4) throw new InvalidInputError('MODE_UNAVAILABLE', "mode 'q4' needs a matrix uploaded with { q4: true }");
   return runProduct(device, m.rows, m.cols, x, options, (xBuf, vectors, y, pass) => {
