@@ -3,7 +3,7 @@
  */
 import type { WeightMatrix } from './io/model.js';
 import { dequantize, energyToDb, quantizationEnergy, quantize, type QuantizeOptions } from './quantize/quantize.js';
-import { groupsPerRow, type QuantizedMatrix } from './quantize/types.js';
+import { paramCount, type QuantizedMatrix } from './quantize/types.js';
 import { encodedBytes, encodeIndices, type EncodedMatrix, type ProgressCallback } from './rans/codec.js';
 import { entropyBits, histogram } from './rans/frequencies.js';
 import type { LayoutOptions } from './rans/layout.js';
@@ -62,13 +62,13 @@ export function compressMatrix(m: WeightMatrix, options: CompressOptions = {}, o
   if (m.kind === 'float') {
     energy = quantizationEnergy(m.weights, dequantize(quantized));
   }
-  const paramCount = quantized.quantizer === 'per-tensor' ? 1 : m.rows * groupsPerRow(m.cols, quantized.groupSize);
+  const params = paramCount(quantized.quantizer, m.rows, m.cols, quantized.groupSize);
   return {
     name: m.name, quantized, encoded, energy,
     stats: {
       name: m.name, rows: m.rows, cols: m.cols, quantizer: quantized.quantizer, groupSize: quantized.groupSize,
       entropyBits: h, bitsPerWeight: bpw, overheadPct: h > 0 ? (bpw / h - 1) * 100 : Infinity,
-      scaleBitsPerWeight: (paramCount * (quantized.biases ? 2 : 1) * 16) / weights,
+      scaleBitsPerWeight: (params * (quantized.biases ? 2 : 1) * 16) / weights,
       sqnrDb: energy ? energyToDb(energy) : null,
       histogram: Array.from(counts),
     },

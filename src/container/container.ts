@@ -7,7 +7,7 @@
  */
 import { ContainerError, InvalidInputError, RansGemvError } from '../errors.js';
 import { packNibbles } from '../quantize/import.js';
-import { groupsPerRow, QUANTIZERS, type QuantizedMatrix, type QuantizerKind } from '../quantize/types.js';
+import { paramCount, QUANTIZERS, type QuantizedMatrix, type QuantizerKind } from '../quantize/types.js';
 import type { ParamType } from '../quantize/half.js';
 import { decodeIndices, type EncodedMatrix } from '../rans/codec.js';
 import { ALPHABET, MARGINAL_PRECISION } from '../rans/frequencies.js';
@@ -189,7 +189,7 @@ function isUint(v: unknown, max = 2 ** 32 - 1): v is number {
 /** Reads and checks the preamble and JSON header. */
 function readHeader(bytes: Uint8Array): { tensors: unknown[]; model?: unknown; raw?: unknown } {
   if (bytes.length < PREAMBLE_BYTES) fail('TRUNCATED', `file has ${bytes.length} bytes, the preamble alone needs ${PREAMBLE_BYTES}`);
-  for (let i = 0; i < MAGIC.length; i++) if (bytes[i] !== MAGIC[i]) fail('BAD_MAGIC', 'not an rans-gemv container (bad magic bytes)');
+  if (!isContainer(bytes)) fail('BAD_MAGIC', 'not an rans-gemv container (bad magic bytes)');
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const version = dv.getUint32(8, true);
   if (version !== FORMAT_VERSION) fail('UNSUPPORTED_VERSION', `format version ${version}; this reader knows ${FORMAT_VERSION}`);
@@ -289,10 +289,10 @@ export function readContainerFile(bytes: Uint8Array): ContainerFile {
     if (!(h.groupSize > 0) || (h.segmentLength !== h.cols && h.segmentLength % h.groupSize !== 0)) {
       fail('BAD_HEADER', `group size ${h.groupSize} does not divide segment length ${h.segmentLength}`, name);
     }
-    const paramCount = h.quantizer === 'per-tensor' ? 1 : h.rows * groupsPerRow(h.cols, h.groupSize);
+    const params = paramCount(h.quantizer, h.rows, h.cols, h.groupSize);
     const expected: Record<SectionName, number | null> = {
-      scales: paramCount * 2,
-      biases: h.quantizer === 'symmetric' ? null : paramCount * 2,
+      scales: params * 2,
+      biases: h.quantizer === 'symmetric' ? null : params * 2,
       freqs: ALPHABET * 2,
       laneStates: geometry.lanes * 4,
       laneLengths: geometry.lanes * 2,

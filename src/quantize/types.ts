@@ -45,3 +45,15 @@ export interface QuantizedMatrix {
 export function groupsPerRow(cols: number, groupSize: number): number {
   return Math.ceil(cols / groupSize);
 }
+
+/**
+ * Stored scale (and bias) entries of a matrix: one per group, or one for `per-tensor`.
+ *
+ * @example
+ * ```ts
+ * paramCount('affine', 4096, 4096, 64); // 262144
+ * ```
+ */
+export function paramCount(quantizer: QuantizerKind, rows: number, cols: number, groupSize: number): number {
+  return quantizer === 'per-tensor' ? 1 : rows * groupsPerRow(cols, groupSize);
+}
