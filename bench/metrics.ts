@@ -3,7 +3,7 @@
  * stay memory-bound, fused-vs-q4 verdicts and projected tokens/s for an 8B model.
  */
 import { LLAMA_8B_STACK } from './presets.js';
-import type { KernelId, ShapeResult } from './suite.js';
+import type { KernelId, ShapeResult, Spread } from './suite.js';
 
 /** Peak DRAM bandwidth (GB/s) of Apple M-series chips, matched against the adapter description. */
 export const APPLE_PEAK_GBPS: [RegExp, number][] = [
@@ -28,6 +28,12 @@ export interface KernelMetrics {
   timingSource: string | null;
   gbps: number | null;
   pctOfPeak: number | null;
+  /** CPU ms of the process per product (Node on SwiftShader: its worker threads), or null. */
+  cpuMedianMs: number | null;
+  /** time / time(dense-f32), round by round: median, min, max. */
+  vsDense: Spread | null;
+  /** time / time(q4), round by round. */
+  vsQ4: Spread | null;
   verified: boolean;
   maxRelErr: number;
   skipped?: string;
@@ -49,7 +55,7 @@ export interface ShapeMetrics {
   neededSymbolsPerSec: number | null;
   /** Which bandwidth `neededSymbolsPerSec` assumes: the peak, or the q4 kernel's measured GB/s. */
   neededRateBasis: string;
-  /** time(fused) / time(q4); < 1 means fused wins. */
+  /** time(fused) / time(q4), median of per-round ratios; < 1 means fused wins. */
   fusedOverQ4: number | null;
   decodeOverQ4: number | null;
   verdict: string;
@@ -63,6 +69,7 @@ export function shapeMetrics(r: ShapeResult, peakGbps: number | null): ShapeMetr
   const kernels: KernelMetrics[] = r.kernels.map((k) => ({
     kernel: k.kernel, medianMs: k.timing?.medianMs ?? null, p10Ms: k.timing?.p10Ms ?? null, p90Ms: k.timing?.p90Ms ?? null,
     timingSource: k.timing?.source ?? null, gbps: k.gbps, pctOfPeak: k.gbps !== null && peakGbps ? (100 * k.gbps) / peakGbps : null,
+    cpuMedianMs: k.timing?.cpuMedianMs ?? null, vsDense: k.ratios?.vsDense ?? null, vsQ4: k.ratios?.vsQ4 ?? null,
     verified: k.verified, maxRelErr: k.maxRelErr, skipped: k.skipped,
   }));
   const fused = kernelOf(r, 'fused'), q4 = kernelOf(r, 'q4'), decode = kernelOf(r, 'decode');
@@ -70,8 +77,9 @@ export function shapeMetrics(r: ShapeResult, peakGbps: number | null): ShapeMetr
   const basisGbps = peakGbps ?? q4?.gbps ?? null;
   const fusedBitsRead = fused ? (fused.bytes * 8) / weights : r.bitsPerWeight + r.scaleBitsPerWeight;
   const needed = basisGbps !== null ? (8 * basisGbps * 1e9) / fusedBitsRead : null;
-  const fusedOverQ4 = fused?.timing && q4?.timing ? fused.timing.medianMs / q4.timing.medianMs : null;
-  const decodeOverQ4 = decode?.timing && q4?.timing ? decode.timing.medianMs / q4.timing.medianMs : null;
+  // Per-round ratios (interleaved timing) are steadier than a ratio of two medians.
+  const fusedOverQ4 = fused?.ratios?.vsQ4?.median ?? null;
+  const decodeOverQ4 = decode?.ratios?.vsQ4?.median ?? null;
   let verdict = 'not measured';
   if (fusedOverQ4 !== null) {
     verdict = fusedOverQ4 <= 1

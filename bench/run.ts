@@ -14,7 +14,7 @@ import { BrowserNotFoundError, findChrome, openWebGpuPage, servePages } from './
 import { parseShapes, preset, type PresetName } from './presets.js';
 import { renderReport } from './report.js';
 import { assembleResult, type BenchResult } from './result.js';
-import { runSuite, type Shape, type ShapeResult, type SuiteConfig } from './suite.js';
+import { runSuite, type Shape, type ShapeResult, type Spread, type SuiteConfig } from './suite.js';
 import { quantizerSweep } from './sweep.js';
 
 const int = (v: string) => {
@@ -62,7 +62,8 @@ async function runInNode(o: Options) {
   const software = o.software || nd.software;
   const { name, config } = suiteConfig(o, software);
   console.error(`Node + Dawn on ${nd.description}${software ? ' — software (SwiftShader)' : ''}; preset ${name}`);
-  const results = await runSuite(nd.device, config, progress);
+  const cpuClock = () => { const u = process.cpuUsage(); return (u.user + u.system) / 1000; };
+  const results = await runSuite(nd.device, config, progress, cpuClock);
   const features = [...nd.device.features];
   nd.device.destroy();
   return { description: nd.description, software, features, name, config, results };
@@ -91,10 +92,11 @@ async function runInBrowser(o: Options) {
 }
 
 function summary(r: BenchResult): string {
-  const lines = [`\n${r.device.label} — ${r.runtime}, preset ${r.preset}`, 'shape                        kernel           median ms    GB/s   verified'];
+  const ratio = (x: Spread | null) => (x ? `${x.median.toFixed(2)} (${x.min.toFixed(2)}–${x.max.toFixed(2)})` : '–');
+  const lines = [`\n${r.device.label} — ${r.runtime}, preset ${r.preset}`, `${'shape'.padEnd(28)} ${'kernel'.padEnd(15)} ${'median ms'.padStart(10)} ${'cpu ms'.padStart(9)} ${'GB/s'.padStart(7)}  ${'/dense (round min–max)'.padEnd(22)} ${'/q4 (round min–max)'.padEnd(20)} verified`];
   for (const s of r.shapes) {
     for (const k of s.kernels) {
-      lines.push(`${s.name.padEnd(28)} ${k.kernel.padEnd(15)} ${(k.medianMs?.toFixed(3) ?? '–').padStart(10)} ${(k.gbps?.toFixed(2) ?? '–').padStart(7)}   ${k.skipped ? 'skipped' : k.verified ? 'yes' : 'NO'}`);
+      lines.push(`${s.name.padEnd(28)} ${k.kernel.padEnd(15)} ${(k.medianMs?.toFixed(3) ?? '–').padStart(10)} ${(k.cpuMedianMs?.toFixed(1) ?? '–').padStart(9)} ${(k.gbps?.toFixed(2) ?? '–').padStart(7)}  ${ratio(k.vsDense).padEnd(22)} ${ratio(k.vsQ4).padEnd(20)} ${k.skipped ? 'skipped' : k.verified ? 'yes' : 'NO'}`);
     }
     lines.push(`${''.padEnd(28)} bits/w ${s.bitsPerWeight.toFixed(3)} (+${s.scaleBitsPerWeight.toFixed(3)} scales), SQNR ${s.sqnrDb.toFixed(2)} dB; fused/q4 ${s.fusedOverQ4?.toFixed(2) ?? '–'}, decode/q4 ${s.decodeOverQ4?.toFixed(2) ?? '–'}; ${s.verdict}`);
   }
@@ -108,7 +110,7 @@ const program = new Command('bench')
   .addOption(new Option('--preset <name>', 'shape set (default: quick without a GPU, full with one)').choices(['tiny', 'quick', 'full']))
   .option('--shapes <list>', 'custom shapes, e.g. 4096x4096,1024x4096')
   .option('--group <n>', 'quantization group size', int)
-  .option('--iterations <n>', 'timed samples per kernel', int)
+  .option('--iterations <n>', 'timed rounds (each round times every kernel once, interleaved)', int)
   .option('--peak-gbps <n>', 'the device\'s peak DRAM bandwidth, GB/s', int)
   .option('--software', 'force SwiftShader')
   .option('--out <dir>', 'where results go', 'bench-results')

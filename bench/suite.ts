@@ -39,6 +39,9 @@ export interface SuiteConfig {
   vectors: number;
 }
 
+/** A spread of per-round values: median, smallest and largest. */
+export interface Spread { median: number; min: number; max: number }
+
 export interface Timing {
   /** Milliseconds per product: median, 10th and 90th percentile over samples. */
   medianMs: number;
@@ -48,6 +51,20 @@ export interface Timing {
   source: 'timestamp' | 'wall';
   /** Wall-clock median per product, always recorded. */
   wallMedianMs: number;
+  /**
+   * CPU milliseconds the process spent per product (median), where the runtime can tell: in Node
+   * on SwiftShader that is the work of its worker threads, steadier than the wall clock. Null in
+   * a browser (the GPU process is another process).
+   */
+  cpuMedianMs: number | null;
+}
+
+/** Ratios of a kernel's time to another kernel's, taken round by round (same conditions). */
+export interface RoundRatios {
+  /** time(kernel) / time(dense-f32) per round; null when dense was not timed. */
+  vsDense: Spread | null;
+  /** time(kernel) / time(q4) per round; null when q4 was not timed. */
+  vsQ4: Spread | null;
 }
 
 export interface KernelResult {
@@ -57,6 +74,8 @@ export interface KernelResult {
   /** max |y − ref| / Σ|w·x| (0 for the bit-exact decode check). */
   maxRelErr: number;
   timing: Timing | null;
+  /** Per-round ratios (interleaved timing), the figure to compare kernels by on noisy devices. */
+  ratios: RoundRatios | null;
   /** Bytes the kernel must read per product. */
   bytes: number;
   gbps: number | null;
@@ -77,45 +96,112 @@ const percentile = (xs: number[], p: number) => {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.max(0, Math.round(p * (s.length - 1))))];
 };
+const spread = (xs: number[]): Spread => ({ median: percentile(xs, 0.5), min: Math.min(...xs), max: Math.max(...xs) });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Times `record` (one product per call) over samples. */
-async function timeProducts(device: GPUDevice, config: SuiteConfig, record: (encoder: GPUCommandEncoder, i: number) => void): Promise<Timing> {
-  const stamps = device.features.has('timestamp-query');
-  const querySet = stamps ? device.createQuerySet({ type: 'timestamp', count: 2 }) : null;
-  const resolve = stamps ? device.createBuffer({ size: 16, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC }) : null;
-  const read = stamps ? device.createBuffer({ size: 16, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST }) : null;
-  const gpuMs: number[] = [], wallMs: number[] = [];
-  let k = 0, lastWall = 0;
-  for (let s = 0; s < config.warmup + config.iterations; s++) {
+/** A clock of the process's CPU time in ms (Node: process.cpuUsage), or null where there is none. */
+export type CpuClock = (() => number) | null;
+
+/** One timed sample: `dispatchesPerSample` products in one submission. */
+interface Sample { gpuMs: number; wallMs: number; cpuMs: number }
+
+/** Timestamp-query resources reused by every sample of a run. */
+class SampleTimer {
+  private readonly querySet: GPUQuerySet | null;
+  private readonly resolve: GPUBuffer | null;
+  private readonly read: GPUBuffer | null;
+  private readonly lastWall = new Map<string, number>();
+
+  constructor(private readonly device: GPUDevice, private readonly cpuClock: CpuClock) {
+    const stamps = device.features.has('timestamp-query');
+    this.querySet = stamps ? device.createQuerySet({ type: 'timestamp', count: 2 }) : null;
+    this.resolve = stamps ? device.createBuffer({ size: 16, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC }) : null;
+    this.read = stamps ? device.createBuffer({ size: 16, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST }) : null;
+  }
+
+  async sample(key: string, products: number, record: (encoder: GPUCommandEncoder) => void): Promise<Sample> {
+    const { device, querySet } = this;
     const encoder = device.createCommandEncoder();
     if (querySet) encoder.beginComputePass({ timestampWrites: { querySet, beginningOfPassWriteIndex: 0 } }).end();
-    for (let d = 0; d < config.dispatchesPerSample; d++) record(encoder, k++);
+    for (let d = 0; d < products; d++) record(encoder);
     if (querySet) {
       encoder.beginComputePass({ timestampWrites: { querySet, endOfPassWriteIndex: 1 } }).end();
-      encoder.resolveQuerySet(querySet, 0, 2, resolve!, 0);
-      encoder.copyBufferToBuffer(resolve!, 0, read!, 0, 16);
+      encoder.resolveQuerySet(querySet, 0, 2, this.resolve!, 0);
+      encoder.copyBufferToBuffer(this.resolve!, 0, this.read!, 0, 16);
     }
+    const cpu0 = this.cpuClock?.() ?? NaN;
     const t0 = performance.now();
     device.queue.submit([encoder.finish()]);
     // dawn.node busy-polls while a promise is pending: sleep through most of the expected time.
-    if (lastWall > 2) await sleep(lastWall * 0.8);
+    const last = this.lastWall.get(key) ?? 0;
+    if (last > 2) await sleep(last * 0.8);
     await device.queue.onSubmittedWorkDone();
     const wall = performance.now() - t0;
-    lastWall = wall;
+    const cpu = (this.cpuClock?.() ?? NaN) - cpu0;
+    this.lastWall.set(key, wall);
     let gpu = NaN;
-    if (read) {
-      await read.mapAsync(GPUMapMode.READ);
-      const [a, b] = new BigUint64Array(read.getMappedRange());
+    if (this.read) {
+      await this.read.mapAsync(GPUMapMode.READ);
+      const [a, b] = new BigUint64Array(this.read.getMappedRange());
       gpu = Number(b - a) / 1e6;
-      read.unmap();
+      this.read.unmap();
     }
-    if (s >= config.warmup) { wallMs.push(wall / config.dispatchesPerSample); gpuMs.push(gpu / config.dispatchesPerSample); }
+    return { gpuMs: gpu / products, wallMs: wall / products, cpuMs: cpu / products };
   }
-  querySet?.destroy(); resolve?.destroy(); read?.destroy();
-  const useStamps = gpuMs.every((v) => Number.isFinite(v) && v > 0);
-  const xs = useStamps ? gpuMs : wallMs;
-  return { medianMs: percentile(xs, 0.5), p10Ms: percentile(xs, 0.1), p90Ms: percentile(xs, 0.9), source: useStamps ? 'timestamp' : 'wall', wallMedianMs: percentile(wallMs, 0.5) };
+
+  destroy(): void {
+    this.querySet?.destroy(); this.resolve?.destroy(); this.read?.destroy();
+  }
+}
+
+/** A verified kernel ready to be timed: `record` records one product (i rotates weight copies). */
+interface Timed { kernel: KernelId; record: (encoder: GPUCommandEncoder, i: number) => void }
+
+/**
+ * Times kernels interleaved: every round takes one sample of each kernel, in an order rotated
+ * from round to round, so slow drifts of a noisy device (SwiftShader's medians move ±15–30 %
+ * between runs) hit all kernels alike, and per-round ratios cancel them.
+ */
+async function timeInterleaved(device: GPUDevice, config: SuiteConfig, cpuClock: CpuClock, kernels: Timed[]): Promise<Map<KernelId, { timing: Timing; samples: number[] }>> {
+  const timer = new SampleTimer(device, cpuClock);
+  const samples = new Map<KernelId, Sample[]>(kernels.map((k) => [k.kernel, []]));
+  const counters = new Map<KernelId, number>(kernels.map((k) => [k.kernel, 0]));
+  try {
+    for (let round = 0; round < config.warmup + config.iterations; round++) {
+      for (let j = 0; j < kernels.length; j++) {
+        const k = kernels[(round + j) % kernels.length];
+        const s = await timer.sample(k.kernel, config.dispatchesPerSample, (encoder) => {
+          const i = counters.get(k.kernel)!;
+          counters.set(k.kernel, i + 1);
+          k.record(encoder, i);
+        });
+        if (round >= config.warmup) samples.get(k.kernel)!.push(s);
+      }
+    }
+  } finally {
+    timer.destroy();
+  }
+  const out = new Map<KernelId, { timing: Timing; samples: number[] }>();
+  for (const [kernel, ss] of samples) {
+    const useStamps = ss.every((s) => Number.isFinite(s.gpuMs) && s.gpuMs > 0);
+    const xs = ss.map((s) => (useStamps ? s.gpuMs : s.wallMs));
+    const cpu = ss.map((s) => s.cpuMs);
+    out.set(kernel, {
+      samples: xs,
+      timing: {
+        medianMs: percentile(xs, 0.5), p10Ms: percentile(xs, 0.1), p90Ms: percentile(xs, 0.9), source: useStamps ? 'timestamp' : 'wall',
+        wallMedianMs: percentile(ss.map((s) => s.wallMs), 0.5), cpuMedianMs: cpu.every(Number.isFinite) ? percentile(cpu, 0.5) : null,
+      },
+    });
+  }
+  return out;
+}
+
+/** Per-round ratios of each kernel to `base` (rounds line up: every kernel has one sample per round). */
+function roundRatios(samples: Map<KernelId, number[]>, kernel: KernelId, base: KernelId): Spread | null {
+  const a = samples.get(kernel), b = samples.get(base);
+  if (!a || !b || a.length !== b.length || !a.length) return null;
+  return spread(a.map((v, i) => v / b[i]));
 }
 
 /** Weights per quantization chunk when synthesizing: bounds host memory for 128256×4096. */
@@ -149,8 +235,11 @@ function prepare(shape: Shape, groupSize: number): CompressedMatrix {
   return { ...imported, energy: { signal, noise }, stats: { ...imported.stats, sqnrDb: energyToDb({ signal, noise }) } };
 }
 
-/** Runs the suite on one device. `onProgress` gets a line per step. */
-export async function runSuite(device: GPUDevice, config: SuiteConfig, onProgress: (line: string) => void = () => {}): Promise<ShapeResult[]> {
+/**
+ * Runs the suite on one device. `onProgress` gets a line per step; `cpuClock` (Node:
+ * process.cpuUsage) adds CPU time per product to every timing.
+ */
+export async function runSuite(device: GPUDevice, config: SuiteConfig, onProgress: (line: string) => void = () => {}, cpuClock: CpuClock = null): Promise<ShapeResult[]> {
   const results: ShapeResult[] = [];
   for (const shape of config.shapes) {
     const { rows, cols } = shape;
@@ -167,17 +256,16 @@ export async function runSuite(device: GPUDevice, config: SuiteConfig, onProgres
     const xBytes = x.byteLength;
     const copiesFor = (bytes: number) => Math.max(1, Math.min(64, Math.ceil(config.rotateBytes / bytes)));
 
+    // Every kernel is verified against the CPU reference first; only verified ones are timed.
     const kernels: KernelResult[] = [];
-    const measure = async (kernel: KernelId, bytes: number, verify: () => Promise<number>, record: (e: GPUCommandEncoder, i: number) => void) => {
+    const timed: Timed[] = [];
+    const cleanup: (() => void)[] = [];
+    const verify = async (kernel: KernelId, bytes: number, check: () => Promise<number>, record: Timed['record']) => {
       onProgress(`${shape.name}: verify ${kernel}`);
-      const err = await verify();
+      const err = await check();
       const verified = err <= F32_PRODUCT_TOLERANCE;
-      let timing: Timing | null = null;
-      if (verified) {
-        onProgress(`${shape.name}: time ${kernel}`);
-        timing = await timeProducts(device, config, record);
-      }
-      kernels.push({ kernel, verified, maxRelErr: err, timing, bytes, gbps: timing ? bytes / timing.medianMs / 1e6 : null });
+      kernels.push({ kernel, verified, maxRelErr: err, timing: null, ratios: null, bytes, gbps: null });
+      if (verified) timed.push({ kernel, record });
     };
 
     // dense f32, on the dequantized weights (skipped where it exceeds the device's binding limit)
@@ -185,32 +273,43 @@ export async function runSuite(device: GPUDevice, config: SuiteConfig, onProgres
       const dense = dequantize(c.quantized);
       const copies: GpuDenseMatrix[] = [];
       for (let i = 0; i < copiesFor(dense.byteLength); i++) copies.push(uploadDense(device, dense, rows, cols));
-      await measure('dense-f32', dense.byteLength + xBytes,
+      cleanup.push(() => copies.forEach((d) => d.destroy()));
+      await verify('dense-f32', dense.byteLength + xBytes,
         async () => maxRelativeError(await denseMatVec(device, copies[0], x), ref, scale),
         (encoder, i) => denseMatVec(device, copies[i % copies.length], xBuf, { encoder, output: yBuf }));
-      copies.forEach((d) => d.destroy());
     } else {
-      kernels.push({ kernel: 'dense-f32', verified: false, maxRelErr: NaN, timing: null, bytes: rows * cols * 4 + xBytes, gbps: null, skipped: 'larger than the maximum storage binding' });
+      kernels.push({ kernel: 'dense-f32', verified: false, maxRelErr: NaN, timing: null, ratios: null, bytes: rows * cols * 4 + xBytes, gbps: null, skipped: 'larger than the maximum storage binding' });
     }
     // compressed: q4, fused, decode, decode-then-q4 on the same uploads
-    {
-      const probe = uploadMatrix(device, { params: c.quantized, encoded: c.encoded }, { q4: true });
-      const copies: GpuMatrix[] = [probe];
-      for (let i = 1; i < copiesFor(probe.bytes.q4 + probe.bytes.params); i++) copies.push(uploadMatrix(device, { params: c.quantized, encoded: c.encoded }, { q4: true }));
-      const product = (mode: MatVecMode) => async () => maxRelativeError(await fusedMatVec(device, probe, x, { mode }), ref, scale);
-      const record = (mode: MatVecMode) => (encoder: GPUCommandEncoder, i: number) => fusedMatVec(device, copies[i % copies.length], xBuf, { encoder, output: yBuf, mode });
-      await measure('q4', probe.bytes.q4 + probe.bytes.params + xBytes, product('q4'), record('q4'));
-      await measure('fused', probe.bytes.streams + probe.bytes.params + xBytes, product('fused'), record('fused'));
-      const expected = packNibbles(c.quantized.indices, rows, cols);
-      await measure('decode', probe.bytes.streams, async () => {
-        const got = await decodeOnGpu(device, probe);
-        for (let i = 0; i < expected.length; i++) if (got[i] !== expected[i]) return 1;
-        return 0;
-      }, (encoder, i) => recordDecodeOnly(device, copies[i % copies.length], encoder));
-      // Steady state: decoded once (above), then plain q4 on the decoded nibbles.
-      await measure('decode-then-q4', probe.bytes.q4 + probe.bytes.params + xBytes, product('decode-then-q4'), record('decode-then-q4'));
-      copies.forEach((m) => m.destroy());
+    const probe = uploadMatrix(device, { params: c.quantized, encoded: c.encoded }, { q4: true });
+    const copies: GpuMatrix[] = [probe];
+    for (let i = 1; i < copiesFor(probe.bytes.q4 + probe.bytes.params); i++) copies.push(uploadMatrix(device, { params: c.quantized, encoded: c.encoded }, { q4: true }));
+    cleanup.push(() => copies.forEach((m) => m.destroy()));
+    const product = (mode: MatVecMode) => async () => maxRelativeError(await fusedMatVec(device, probe, x, { mode }), ref, scale);
+    const record = (mode: MatVecMode) => (encoder: GPUCommandEncoder, i: number) => fusedMatVec(device, copies[i % copies.length], xBuf, { encoder, output: yBuf, mode });
+    await verify('q4', probe.bytes.q4 + probe.bytes.params + xBytes, product('q4'), record('q4'));
+    await verify('fused', probe.bytes.streams + probe.bytes.params + xBytes, product('fused'), record('fused'));
+    const expected = packNibbles(c.quantized.indices, rows, cols);
+    await verify('decode', probe.bytes.streams, async () => {
+      const got = await decodeOnGpu(device, probe);
+      for (let i = 0; i < expected.length; i++) if (got[i] !== expected[i]) return 1;
+      return 0;
+    }, (encoder, i) => recordDecodeOnly(device, copies[i % copies.length], encoder));
+    // Steady state: decoded once (above), then plain q4 on the decoded nibbles.
+    for (const m of copies) await fusedMatVec(device, m, x, { mode: 'decode-then-q4' });
+    await verify('decode-then-q4', probe.bytes.q4 + probe.bytes.params + xBytes, product('decode-then-q4'), record('decode-then-q4'));
+
+    onProgress(`${shape.name}: time ${timed.map((t) => t.kernel).join(', ')} in ${config.warmup + config.iterations} interleaved rounds`);
+    const timings = await timeInterleaved(device, config, cpuClock, timed);
+    const samples = new Map([...timings].map(([k, v]) => [k, v.samples]));
+    for (const k of kernels) {
+      const t = timings.get(k.kernel);
+      if (!t) continue;
+      k.timing = t.timing;
+      k.gbps = k.bytes / t.timing.medianMs / 1e6;
+      k.ratios = { vsDense: roundRatios(samples, k.kernel, 'dense-f32'), vsQ4: roundRatios(samples, k.kernel, 'q4') };
     }
+    cleanup.forEach((f) => f());
     xBuf.destroy(); yBuf.destroy();
     results.push({
       shape: { name: shape.name, rows, cols }, bitsPerWeight: c.stats.bitsPerWeight, entropyBits: c.stats.entropyBits,
