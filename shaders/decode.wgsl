@@ -5,32 +5,65 @@
 // The nibbles of this dispatch's rows only (from row tile_offset · rows_per_tile on).
 @group(0) @binding(4) var<storage, read_write> nibbles: array<u32>;
 
+// A decoded pair as two nibbles in column order (first index in the low nibble).
+fn column_order(pair: u32) -> u32 {
+  return (pair >> 4u) | ((pair & 15u) << 4u);
+}
+
 @compute @workgroup_size(WG_SIZE)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let t = tile_of(wid.x);
-  let ln = start_lane(lid, t);
-  var coder = Coder(ln.x0, 0u, 0u, 0u);
-  if (lid < t.lanes) {
-    let reg = region_of(lid, t);
+  let ls = start_lanes(lid, t);
+  if (ls.in_use) {
     let words_per_row = (shape.cols + 7u) / 8u;
     let first_row = shape.tile_offset * shape.rows_per_tile;
-    for (var r = reg.row0; r < reg.row1; r++) {
-      var word = 0u;
+    let col0 = ls.a.col0;
+    let col1 = ls.a.col1;
+    var ca = first_coder(ls.a);
+    var cb = first_coder(ls.b);
+    var lane_b = ls.b;
+    var cb_end = cb;
+    for (var i = 0u; i < ls.rows_a; i++) {
+      // Past lane b's rows (or with no b at all) b mirrors a: same reads, results dropped.
+      if (i == ls.rows_b) {
+        cb_end = cb;
+        lane_b = ls.a;
+        cb = ca;
+      }
+      let out_a = (ls.a.row0 + i - first_row) * words_per_row;
+      let out_b = (ls.b.row0 + i - first_row) * words_per_row;
+      var word_a = 0u;
+      var word_b = 0u;
       // Pairs start at even offsets from col0 (a multiple of 8), so a pair never straddles words.
-      for (var c = reg.col0; c < reg.col1; c += 2u) {
-        coder = decode_step(ln, coder);
-        // First index to the lower nibble; an odd segment's pad is dropped.
-        var two = (coder.pair >> 4u) | ((coder.pair & 15u) << 4u);
-        if (c + 1u == reg.col1) {
-          two &= 15u;
+      for (var c = col0; c < col1; c += 2u) {
+        ca = decode_step(ls.a, ca);
+        cb = decode_step(lane_b, cb);
+        var two_a = column_order(ca.pair);
+        var two_b = column_order(cb.pair);
+        // An odd segment's pad is dropped.
+        if (c + 1u == col1) {
+          two_a &= 15u;
+          two_b &= 15u;
         }
-        word |= two << ((c & 7u) * 4u);
-        if ((c & 7u) == 6u || c + 2u >= reg.col1) {
-          nibbles[(r - first_row) * words_per_row + (c >> 3u)] = word;
-          word = 0u;
+        let at = (c & 7u) * 4u;
+        word_a |= two_a << at;
+        word_b |= two_b << at;
+        if ((c & 7u) == 6u || c + 2u >= col1) {
+          nibbles[out_a + (c >> 3u)] = word_a;
+          if (i < ls.rows_b) {
+            nibbles[out_b + (c >> 3u)] = word_b;
+          }
+          word_a = 0u;
+          word_b = 0u;
         }
       }
     }
-    finish_lane(ln, coder);
+    if (ls.rows_b == ls.rows_a) {
+      cb_end = cb;
+    }
+    finish_lane(ls.a, ca);
+    if (ls.has_b) {
+      finish_lane(ls.b, cb_end);
+    }
   }
 }

@@ -1,6 +1,6 @@
-// Dense f32 GEMV baseline, same work split as q4.wgsl: each invocation reads 8 consecutive
-// weights per row per step; activations reused for all ROWS rows. Preceded by
-// rows_{subgroup,workgroup}.wgsl and activations.wgsl.
+// Dense f32 GEMV baseline, the yardstick the benchmark normalizes by: each invocation reads 8
+// consecutive weights per row per step; activations reused for all ROWS_PER_GROUP rows.
+// Preceded by rows_{subgroup,workgroup}.wgsl, x_f32.wgsl and activations.wgsl.
 
 struct DenseShape {
   rows: u32,
@@ -9,11 +9,9 @@ struct DenseShape {
 
 @group(0) @binding(0) var<uniform> shape: DenseShape;
 @group(0) @binding(1) var<storage, read> weights: array<f32>;
-@group(0) @binding(2) var<storage, read> x: array<f32>;
-@group(0) @binding(3) var<storage, read_write> y: array<f32>;
+@group(0) @binding(11) var<storage, read_write> y: array<f32>;
 
 override VECTORS: u32 = 1u;
-const MAX_VECTORS: u32 = 8u;
 
 fn load8(i: u32, valid: u32) -> array<vec4<f32>, 2> {
   var v: array<vec4<f32>, 2>;
@@ -28,13 +26,13 @@ fn load8(i: u32, valid: u32) -> array<vec4<f32>, 2> {
   return v;
 }
 
-@compute @workgroup_size(THREADS)
+@compute @workgroup_size(ROW_THREADS)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>, inputs: RowInputs) {
-  // Groups of THREADS_PER_ROW invocations, ROWS rows each (see rows_*.wgsl).
+  // Groups of THREADS_PER_ROW invocations, ROWS_PER_GROUP rows each (see rows_*.wgsl).
   let lane = inputs.lid % THREADS_PER_ROW;
-  let row0 = ((wid.y * groups.x + wid.x) * (THREADS / THREADS_PER_ROW) + inputs.lid / THREADS_PER_ROW) * ROWS;
+  let row0 = ((wid.y * groups.x + wid.x) * (ROW_THREADS / THREADS_PER_ROW) + inputs.lid / THREADS_PER_ROW) * ROWS_PER_GROUP;
   let chunks = (shape.cols + 7u) / 8u;
-  var acc: array<f32, ROWS * MAX_VECTORS>;
+  var acc: array<f32, ROWS_PER_GROUP * MAX_VECTORS>;
   for (var w = lane; w < chunks; w += THREADS_PER_ROW) {
     let c0 = w * 8u;
     let valid = shape.cols - c0;
@@ -42,7 +40,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) groups: 
     for (var m = 0u; m < VECTORS; m++) {
       xv[m] = load_x8(m, c0);
     }
-    for (var r = 0u; r < ROWS; r++) {
+    for (var r = 0u; r < ROWS_PER_GROUP; r++) {
       let row = row0 + r;
       if (row < shape.rows) {
         let wv = load8(row * shape.cols + c0, valid);
@@ -53,12 +51,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) groups: 
     }
   }
   for (var m = 0u; m < VECTORS; m++) {
-    var partial: array<f32, ROWS>;
-    for (var r = 0u; r < ROWS; r++) {
+    var partial: array<f32, ROWS_PER_GROUP>;
+    for (var r = 0u; r < ROWS_PER_GROUP; r++) {
       partial[r] = acc[r * MAX_VECTORS + m];
     }
     let total = reduce_rows(inputs, partial);
-    if (lane < ROWS && row0 + lane < shape.rows) {
+    if (lane < ROWS_PER_GROUP && row0 + lane < shape.rows) {
       y[m * shape.rows + row0 + lane] = total;
     }
   }

@@ -1,83 +1,127 @@
 // Fused rANS decode + GEMV: y[m] = W · x[m] for VECTORS vectors, W never decompressed in memory.
-// Preceded by params.wgsl and rans_lanes.wgsl. Each lane decodes its block in registers and multiplies on the
-// fly; the group scale and bias are applied once per group: acc += s·Σq·x + b·Σx, where the
-// group sums Σx come from xsum.wgsl.
+// Preceded by params.wgsl, an activation variant and rans_lanes.wgsl. Each invocation decodes its
+// two lanes in registers and multiplies on the fly; the group scale and bias are applied once
+// per group: acc += s·Σq·x + b·Σx, where the group sums Σx come from xsum.wgsl.
 
 @group(0) @binding(4) var<storage, read> params: array<u32>;
-@group(0) @binding(5) var<storage, read> x: array<f32>;
 @group(0) @binding(6) var<storage, read> x_group_sums: array<f32>;
-@group(0) @binding(7) var<storage, read_write> y: array<f32>;
+@group(0) @binding(11) var<storage, read_write> y: array<f32>;
 
 override VECTORS: u32 = 1u;
-const MAX_VECTORS: u32 = 8u;
 
+// The segment partials pass through the decode table's workgroup memory (below).
+const_assert (1u << MIN_PRECISION) >= MAX_LANES_PER_TILE * MAX_VECTORS;
 
 @compute @workgroup_size(WG_SIZE)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let t = tile_of(wid.x);
-  let ln = start_lane(lid, t);
-  var coder = Coder(ln.x0, 0u, 0u, 0u);
-  var acc: array<f32, MAX_VECTORS>;
-  if (lid < t.lanes) {
-    let reg = region_of(lid, t);
+  let ls = start_lanes(lid, t);
+  var acc_a: array<f32, MAX_VECTORS>;
+  var acc_b: array<f32, MAX_VECTORS>;
+  if (ls.in_use) {
     let cols = shape.cols;
     let gs = shape.group_size;
-    for (var r = reg.row0; r < reg.row1; r++) {
-      for (var m = 0u; m < VECTORS; m++) {
-        acc[m] = 0.0;
+    let col0 = ls.a.col0;
+    let col1 = ls.a.col1;
+    var ca = first_coder(ls.a);
+    var cb = first_coder(ls.b);
+    var lane_b = ls.b;
+    var cb_end = cb;
+    for (var i = 0u; i < ls.rows_a; i++) {
+      // Past lane b's rows (or with no b at all) b mirrors a: same reads, results dropped.
+      if (i == ls.rows_b) {
+        cb_end = cb;
+        lane_b = ls.a;
+        cb = ca;
       }
-      var c = reg.col0;
-      for (var g = reg.col0 / gs; c < reg.col1; g++) {
-        let group_end = min(reg.col1, (g + 1u) * gs);
-        var group_dot: array<f32, MAX_VECTORS>;
-        for (var m = 0u; m < VECTORS; m++) {
-          group_dot[m] = 0.0;
-        }
-        // One step decodes a pair of weights; only a row's last group can end on a lone
-        // weight (odd cols), whose pad partner is multiplied by nothing.
-        for (; c < group_end; c += 2u) {
-          coder = decode_step(ln, coder);
-          let q0 = f32(coder.pair >> 4u);
-          let q1 = f32(coder.pair & 15u);
-          let paired = c + 1u < group_end;
+      for (var m = 0u; m < VECTORS; m++) {
+        acc_a[m] = 0.0;
+        acc_b[m] = 0.0;
+      }
+      var c = col0;
+      for (var g = col0 / gs; c < col1; g++) {
+        let group_end = min(col1, (g + 1u) * gs);
+        // Explicit zeros: a declaration without initializer in a loop is not re-zeroed by every compiler.
+        var dot_a = array<f32, MAX_VECTORS>();
+        var dot_b = array<f32, MAX_VECTORS>();
+        // Two steps (four weights per lane) per iteration; group sizes are even, so only a
+        // row's last group can end on a lone weight (odd cols), handled after the loop.
+        for (; c + 4u <= group_end; c += 4u) {
+          ca = decode_step(ls.a, ca);
+          cb = decode_step(lane_b, cb);
+          let qa0 = vec2<f32>(f32(ca.pair >> 4u), f32(ca.pair & 15u));
+          let qb0 = vec2<f32>(f32(cb.pair >> 4u), f32(cb.pair & 15u));
+          ca = decode_step(ls.a, ca);
+          cb = decode_step(lane_b, cb);
+          let qa = vec4<f32>(qa0, f32(ca.pair >> 4u), f32(ca.pair & 15u));
+          let qb = vec4<f32>(qb0, f32(cb.pair >> 4u), f32(cb.pair & 15u));
           for (var m = 0u; m < VECTORS; m++) {
-            let i = m * cols + c;
-            var x1 = 0.0;
-            if (paired) {
-              x1 = x[i + 1u];
-            }
-            group_dot[m] = fma(q1, x1, fma(q0, x[i], group_dot[m]));
+            let xq = x_quad(m * cols + c);
+            dot_a[m] += dot(qa, xq);
+            dot_b[m] += dot(qb, xq);
           }
         }
-        let p = unpack_params(params[r * shape.groups_per_row + g], shape.bf16_params != 0u);
+        for (; c < group_end; c += 2u) {
+          ca = decode_step(ls.a, ca);
+          cb = decode_step(lane_b, cb);
+          let qa = vec2<f32>(f32(ca.pair >> 4u), f32(ca.pair & 15u));
+          let qb = vec2<f32>(f32(cb.pair >> 4u), f32(cb.pair & 15u));
+          let paired = c + 1u < group_end;
+          for (var m = 0u; m < VECTORS; m++) {
+            var xp = vec2<f32>(x_at(m * cols + c), 0.0);
+            if (paired) {
+              xp.y = x_at(m * cols + c + 1u);
+            }
+            dot_a[m] += dot(qa, xp);
+            dot_b[m] += dot(qb, xp);
+          }
+        }
+        let pa = unpack_params(params[(ls.a.row0 + i) * shape.groups_per_row + g], shape.bf16_params != 0u);
+        let pb = unpack_params(params[(lane_b.row0 + i) * shape.groups_per_row + g], shape.bf16_params != 0u);
         for (var m = 0u; m < VECTORS; m++) {
-          acc[m] += p.x * group_dot[m] + p.y * x_group_sums[m * shape.groups_per_row + g];
+          let sx = x_group_sums[m * shape.groups_per_row + g];
+          acc_a[m] += pa.x * dot_a[m] + pa.y * sx;
+          acc_b[m] += pb.x * dot_b[m] + pb.y * sx;
         }
       }
       if (shape.segments_per_row == 1u) {
         for (var m = 0u; m < VECTORS; m++) {
-          y[m * shape.rows + r] = acc[m];
+          y[m * shape.rows + ls.a.row0 + i] = acc_a[m];
+          if (i < ls.rows_b) {
+            y[m * shape.rows + ls.b.row0 + i] = acc_b[m];
+          }
         }
       }
     }
-    finish_lane(ln, coder);
+    if (ls.rows_b == ls.rows_a) {
+      cb_end = cb;
+    }
+    finish_lane(ls.a, ca);
+    if (ls.has_b) {
+      finish_lane(ls.b, cb_end);
+    }
   }
   // Rows cut into segments (then one row per lane): add the segments' partials, passed through
-  // the decode table's workgroup memory once every lane is done with it (2^P ≥ 2048 ≥ 256 lanes ×
-  // 8 vectors), so the kernel needs no more than the table itself.
+  // the decode table's workgroup memory once every lane is done with it, so the kernel needs no
+  // more workgroup memory than the table itself.
   if (shape.segments_per_row > 1u) {
     workgroupBarrier();
     for (var m = 0u; m < VECTORS; m++) {
-      table[lid * VECTORS + m] = bitcast<u32>(acc[m]);
+      if (ls.in_use) {
+        table[ls.tile_lane_a * VECTORS + m] = bitcast<u32>(acc_a[m]);
+      }
+      if (ls.has_b) {
+        table[ls.tile_lane_b * VECTORS + m] = bitcast<u32>(acc_b[m]);
+      }
     }
     workgroupBarrier();
-    if (lid < t.blocks) {
+    for (var block_index = lid; block_index < t.blocks; block_index += WG_SIZE) {
       for (var m = 0u; m < VECTORS; m++) {
         var sum = 0.0;
         for (var s = 0u; s < shape.segments_per_row; s++) {
-          sum += bitcast<f32>(table[(s * t.blocks + lid) * VECTORS + m]);
+          sum += bitcast<f32>(table[(s * t.blocks + block_index) * VECTORS + m]);
         }
-        y[m * shape.rows + t.first_row + lid] = sum;
+        y[m * shape.rows + t.first_row + block_index] = sum;
       }
     }
   }

@@ -1,8 +1,12 @@
 // Plain 4-bit GEMV baseline on the same quantization: nibbles u32 [rows, ceil(cols/8)] (index k
-// in bits 4·(k mod 8) of word k/8) plus one packed scale/bias per group. Preceded by params.wgsl
-// activations.wgsl and rows_{subgroup,workgroup}.wgsl. Each invocation reads one u32 (8 weights) per row per
-// step, coalesced across the workgroup; the 8 activations are loaded once and reused for all
-// ROWS rows; acc += s·(q·x) + b·Σx keeps the scale and bias out of the per-weight work.
+// in bits 4·(k mod 8) of word k/8) plus one packed scale/bias per group. Preceded by
+// rows_{subgroup,workgroup}.wgsl, params.wgsl, an activation variant and activations.wgsl.
+//
+// Each invocation reads WORDS consecutive u32 (8·WORDS weights, one group) per row per step,
+// coalesced across the workgroup; the activations are loaded once per step and reused for all
+// ROWS_PER_GROUP rows; acc += s·(q·x) + b·Σx keeps the scale and bias out of the per-weight work.
+// Per weight the hot loop does AND, OR, subtract and FMA: no shift and no int→float conversion
+// (quarter-rate on Apple GPUs), as MLX's qmv avoids them too.
 
 struct Q4Shape {
   // Rows of this dispatch (nibbles hold only them) and where they sit in the whole matrix.
@@ -18,47 +22,92 @@ struct Q4Shape {
 @group(0) @binding(0) var<uniform> shape: Q4Shape;
 @group(0) @binding(1) var<storage, read> nibbles: array<u32>;
 @group(0) @binding(2) var<storage, read> params: array<u32>;
-@group(0) @binding(3) var<storage, read> x: array<f32>;
-@group(0) @binding(4) var<storage, read_write> y: array<f32>;
+@group(0) @binding(11) var<storage, read_write> y: array<f32>;
 
 override VECTORS: u32 = 1u;
-const MAX_VECTORS: u32 = 8u;
+// u32 words an invocation reads per row and step (1..MAX_Q4_WORDS). The host picks it so that
+// 8·WORDS divides the group size (a step never crosses a group) and WORDS·VECTORS ≤ 8 (registers).
+override WORDS: u32 = 4u;
 
-@compute @workgroup_size(THREADS)
+// A nibble q at bits 4j (j < 4) masked in place and OR-ed into the mantissa of 2^23 is the float
+// 2^23 + q·16^j, exactly; subtracting 2^23 leaves q·16^j, and the activation it multiplies is
+// pre-scaled by 16^-j (exact: a power of two), so each product is the same f32 as q·x.
+const NIBBLE_MASKS = vec4<u32>(0xfu, 0xf0u, 0xf00u, 0xf000u);
+const NIBBLE_SCALES = vec4<f32>(1.0, 1.0 / 16.0, 1.0 / 256.0, 1.0 / 4096.0);
+const TWO_POW_23_BITS = 0x4b000000u;
+const TWO_POW_23 = 8388608.0;
+
+// The nibbles in bits 0..15 of `half`, as q_j·16^j (bits 16..31 are masked off).
+fn scaled_nibbles(half: u32) -> vec4<f32> {
+  return bitcast<vec4<f32>>((vec4<u32>(half) & NIBBLE_MASKS) | vec4<u32>(TWO_POW_23_BITS)) - vec4<f32>(TWO_POW_23);
+}
+
+@compute @workgroup_size(ROW_THREADS)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>, inputs: RowInputs) {
-  // Groups of THREADS_PER_ROW invocations, ROWS rows each (see rows_*.wgsl).
+  // Groups of THREADS_PER_ROW invocations, ROWS_PER_GROUP rows each (see rows_*.wgsl).
   let lane = inputs.lid % THREADS_PER_ROW;
-  let row0 = ((wid.y * groups.x + wid.x) * (THREADS / THREADS_PER_ROW) + inputs.lid / THREADS_PER_ROW) * ROWS;
+  let row0 = ((wid.y * groups.x + wid.x) * (ROW_THREADS / THREADS_PER_ROW) + inputs.lid / THREADS_PER_ROW) * ROWS_PER_GROUP;
   let words_per_row = (shape.cols + 7u) / 8u;
+  let steps = (words_per_row + WORDS - 1u) / WORDS;
   let bf16 = shape.bf16_params != 0u;
-  var acc: array<f32, ROWS * MAX_VECTORS>;
-  for (var w = lane; w < words_per_row; w += THREADS_PER_ROW) {
-    let c0 = w * 8u;
+  var acc: array<f32, ROWS_PER_GROUP * MAX_VECTORS>;
+  for (var s = lane; s < steps; s += THREADS_PER_ROW) {
+    let w0 = s * WORDS;
+    let c0 = 8u * w0;
     let g = c0 / shape.group_size;
-    var xv: array<array<vec4<f32>, 2>, MAX_VECTORS>;
+    // The step's activations, four per nibble position j pre-scaled by 16^-j, and their sum.
+    var xv: array<array<vec4<f32>, 2u * MAX_Q4_WORDS>, MAX_VECTORS>;
     var xs: array<f32, MAX_VECTORS>;
     for (var m = 0u; m < VECTORS; m++) {
-      xv[m] = load_x8(m, c0);
-      xs[m] = dot(xv[m][0] + xv[m][1], vec4<f32>(1.0));
+      var sum = vec4<f32>(0.0);
+      for (var k = 0u; k < WORDS; k++) {
+        let v = load_x8(m, c0 + 8u * k);
+        sum += v[0] + v[1];
+        xv[m][2u * k] = v[0] * NIBBLE_SCALES;
+        xv[m][2u * k + 1u] = v[1] * NIBBLE_SCALES;
+      }
+      xs[m] = dot(sum, vec4<f32>(1.0));
     }
-    for (var r = 0u; r < ROWS; r++) {
+    // Only a row's last step can run past its words: those read as 0 (their x are 0 too).
+    let whole = w0 + WORDS <= words_per_row;
+    for (var r = 0u; r < ROWS_PER_GROUP; r++) {
       let row = row0 + r;
       if (row < shape.rows) {
-        let q = unpack_q8(nibbles[row * words_per_row + w]);
+        let base = row * words_per_row + w0;
+        // Explicit zeros: a declaration without initializer in a loop is not re-zeroed by every compiler.
+        var dots = array<f32, MAX_VECTORS>();
+        var words = array<u32, MAX_Q4_WORDS>();
+        if (whole) {
+          for (var k = 0u; k < WORDS; k++) {
+            words[k] = nibbles[base + k];
+          }
+        } else {
+          for (var k = 0u; w0 + k < words_per_row; k++) {
+            words[k] = nibbles[base + k];
+          }
+        }
+        for (var k = 0u; k < WORDS; k++) {
+          let word = words[k];
+          let low = scaled_nibbles(word);
+          let high = scaled_nibbles(word >> 16u);
+          for (var m = 0u; m < VECTORS; m++) {
+            dots[m] += dot(low, xv[m][2u * k]) + dot(high, xv[m][2u * k + 1u]);
+          }
+        }
         let p = unpack_params(params[(shape.first_row + row) * shape.groups_per_row + g], bf16);
         for (var m = 0u; m < VECTORS; m++) {
-          acc[r * MAX_VECTORS + m] += p.x * (dot(q[0], xv[m][0]) + dot(q[1], xv[m][1])) + p.y * xs[m];
+          acc[r * MAX_VECTORS + m] += p.x * dots[m] + p.y * xs[m];
         }
       }
     }
   }
   for (var m = 0u; m < VECTORS; m++) {
-    var partial: array<f32, ROWS>;
-    for (var r = 0u; r < ROWS; r++) {
+    var partial: array<f32, ROWS_PER_GROUP>;
+    for (var r = 0u; r < ROWS_PER_GROUP; r++) {
       partial[r] = acc[r * MAX_VECTORS + m];
     }
     let total = reduce_rows(inputs, partial);
-    if (lane < ROWS && row0 + lane < shape.rows) {
+    if (lane < ROWS_PER_GROUP && row0 + lane < shape.rows) {
       y[m * shape.total_rows + shape.first_row + row0 + lane] = total;
     }
   }

@@ -1,6 +1,8 @@
 // Per-lane rANS decoding of the GPU stream layout (docs/FORMAT.md, "Streams").
 // Shared by fused.wgsl and decode.wgsl: the host puts this file in front of the kernel file
-// (WGSL has no #include). One workgroup decodes one tile; invocation `lid` decodes lane `lid`.
+// (WGSL has no #include). One workgroup decodes one tile. Invocation `lid` decodes two lanes side
+// by side (LANES_PER_INVOCATION): blocks 2k and 2k+1 of one segment, so both read the same
+// activations, and the two independent state chains hide each other's latency.
 
 struct StreamShape {
   rows: u32,
@@ -37,11 +39,11 @@ struct StreamShape {
 
 override PRECISION: u32 = 11u;
 override TABLE_SIZE: u32 = 1u << PRECISION;
-override WG_SIZE: u32 = 64u;
-const STATE_LOWER_BOUND: u32 = 65536u;
+// Invocations per workgroup: the widest tile's lanes / LANES_PER_INVOCATION, rounded up.
+override WG_SIZE: u32 = 32u;
 
 var<workgroup> table: array<u32, TABLE_SIZE>;
-var<workgroup> tail_scan: array<u32, WG_SIZE>;
+var<workgroup> tail_scan: array<u32, MAX_LANES_PER_TILE>;
 
 struct Tile {
   index: u32,
@@ -49,11 +51,13 @@ struct Tile {
   rows_in_tile: u32,
   blocks: u32,
   lanes: u32,
+  // Invocations per segment: ⌈blocks / 2⌉ (a lone last block gets an invocation of its own).
+  block_pairs: u32,
 }
 
-// What a lane needs to find its words; constant while it decodes. The changing state is a
-// `Coder`, passed by value (SwiftShader's compiler does not keep a struct behind a pointer in
-// registers: a pointer-based step cost it 17 %).
+// What a lane needs to find its words and its matrix block; constant while it decodes. The
+// changing state is a `Coder`, passed by value (SwiftShader's compiler does not keep a struct
+// behind a pointer in registers: a pointer-based step cost it 17 %).
 struct Lane {
   x0: u32,      // initial coder state
   words: u32,   // words the lane owns (2 per unit)
@@ -62,6 +66,26 @@ struct Lane {
   depth: u32,   // striped units per lane
   tail: u32,    // first tail unit
   index: u32,   // global lane number
+  // The block the lane codes: rows [row0, row1) × columns [col0, col1).
+  row0: u32,
+  row1: u32,
+  col0: u32,
+  col1: u32,
+}
+
+// An invocation's two lanes. `b` exists when its block does (has_b); a lone block's invocation
+// and the rows past a short last block decode lane a twice (the kernels' row loops).
+struct Lanes {
+  in_use: bool,   // the invocation has lanes (workgroups are rounded up)
+  has_b: bool,
+  a: Lane,
+  b: Lane,
+  // Rows each lane codes (rows_b = 0 without b); rows_b ≤ rows_a.
+  rows_a: u32,
+  rows_b: u32,
+  // Lane numbers within the tile (segment-major), for the segment partials.
+  tile_lane_a: u32,
+  tile_lane_b: u32,
 }
 
 fn tile_of(workgroup_index: u32) -> Tile {
@@ -71,6 +95,7 @@ fn tile_of(workgroup_index: u32) -> Tile {
   t.rows_in_tile = min(shape.rows_per_tile, shape.rows - t.first_row);
   t.blocks = (t.rows_in_tile + shape.rows_per_lane - 1u) / shape.rows_per_lane;
   t.lanes = t.blocks * shape.segments_per_row;
+  t.block_pairs = (t.blocks + 1u) / 2u;
   return t;
 }
 
@@ -79,51 +104,96 @@ fn cumulative_pair(i: u32) -> u32 {
   return (lane_meta[i >> 1u] >> ((i & 1u) * 16u)) & 0xffffu;
 }
 
+fn lane_length(t: Tile, tile_lane: u32) -> u32 {
+  let lane = t.index * shape.lanes_per_full_tile + tile_lane;
+  return (lane_meta[shape.lengths_offset + (lane >> 1u)] >> ((lane & 1u) * 16u)) & 0xffffu;
+}
+
+// Lane `tile_lane` of tile t, whose tail starts `tail_before` units into the tile's tails.
+fn make_lane(t: Tile, tile_lane: u32, len: u32, dir: vec2<u32>, tail_before: u32) -> Lane {
+  var ln: Lane;
+  ln.index = t.index * shape.lanes_per_full_tile + tile_lane;
+  ln.x0 = lane_meta[shape.states_offset + ln.index];
+  ln.words = 2u * len;
+  ln.base = dir.x + tile_lane;
+  ln.stride = t.lanes;
+  ln.depth = dir.y;
+  ln.tail = dir.x + dir.y * t.lanes + tail_before;
+  let segment = tile_lane / t.blocks;
+  let block_index = tile_lane % t.blocks;
+  ln.row0 = t.first_row + block_index * shape.rows_per_lane;
+  ln.row1 = min(ln.row0 + shape.rows_per_lane, t.first_row + t.rows_in_tile);
+  ln.col0 = segment * shape.segment_length;
+  ln.col1 = min(shape.cols, ln.col0 + shape.segment_length);
+  return ln;
+}
+
 // Builds the decode table of the pair alphabet in workgroup memory from the 257 cumulative pair
-// frequencies (516 bytes read instead of a 2^P-entry table) and sets up lane `lid`. Every invocation
-// of the workgroup must call it (it has barriers); lanes past t.lanes get an idle, valid state.
-// Table entry: pair (bits 0-7; first index in bits 4-7), slot - start (bits 8-19), frequency
-// (bits 20-31, < 2^12 by construction).
-fn start_lane(lid: u32, t: Tile) -> Lane {
+// frequencies (516 bytes read instead of a 2^P-entry table) and sets up the invocation's lanes.
+// Every invocation of the workgroup must call it (it has barriers).
+fn start_lanes(lid: u32, t: Tile) -> Lanes {
   for (var s = lid; s < 256u; s += WG_SIZE) {
     let lo = cumulative_pair(s);
     let hi = min(cumulative_pair(s + 1u), TABLE_SIZE); // clamped: corrupt tables stay in bounds
     for (var slot = lo; slot < hi; slot++) {
-      table[slot] = s | ((slot - lo) << 8u) | ((hi - lo) << 20u);
+      table[slot] = s | ((slot - lo) << TABLE_OFFSET_SHIFT) | ((hi - lo) << TABLE_FREQ_SHIFT);
     }
   }
-  let is_active = lid < t.lanes;
-  let lane = t.index * shape.lanes_per_full_tile + lid;
+  var ls: Lanes;
+  let segment = lid / t.block_pairs;
+  let block_index = 2u * (lid % t.block_pairs);
+  ls.in_use = segment < shape.segments_per_row;
+  ls.has_b = ls.in_use && block_index + 1u < t.blocks;
+  ls.tile_lane_a = segment * t.blocks + block_index;
+  ls.tile_lane_b = ls.tile_lane_a + 1u;
   let dir = vec2<u32>(lane_meta[shape.tiles_offset + 2u * t.index], lane_meta[shape.tiles_offset + 2u * t.index + 1u]);
-  var len = 0u;
-  if (is_active) {
-    len = (lane_meta[shape.lengths_offset + (lane >> 1u)] >> ((lane & 1u) * 16u)) & 0xffffu;
+  var len_a = 0u;
+  var len_b = 0u;
+  if (ls.in_use) {
+    len_a = lane_length(t, ls.tile_lane_a);
   }
-  // A lane's tail starts after the tails of the lanes before it: inclusive prefix sum.
-  let tail_len = select(0u, len - dir.y, is_active);
-  tail_scan[lid] = tail_len;
-  for (var offset = 1u; offset < WG_SIZE; offset = offset * 2u) {
+  if (ls.has_b) {
+    len_b = lane_length(t, ls.tile_lane_b);
+  }
+  // A lane's tail starts after the tails of the lanes before it: inclusive prefix sum over the
+  // tile's lanes (each owned by exactly one invocation), ⌈log2 lanes⌉ rounds.
+  let tail_a = select(0u, len_a - dir.y, ls.in_use);
+  let tail_b = select(0u, len_b - dir.y, ls.has_b);
+  if (ls.in_use) {
+    tail_scan[ls.tile_lane_a] = tail_a;
+  }
+  if (ls.has_b) {
+    tail_scan[ls.tile_lane_b] = tail_b;
+  }
+  for (var offset = 1u; offset < t.lanes; offset = offset * 2u) {
     workgroupBarrier();
-    var v = 0u;
-    if (lid >= offset) {
-      v = tail_scan[lid - offset];
+    var va = 0u;
+    var vb = 0u;
+    if (ls.in_use && ls.tile_lane_a >= offset) {
+      va = tail_scan[ls.tile_lane_a - offset];
+    }
+    if (ls.has_b && ls.tile_lane_b >= offset) {
+      vb = tail_scan[ls.tile_lane_b - offset];
     }
     workgroupBarrier();
-    tail_scan[lid] += v;
+    if (ls.in_use) {
+      tail_scan[ls.tile_lane_a] += va;
+    }
+    if (ls.has_b) {
+      tail_scan[ls.tile_lane_b] += vb;
+    }
   }
   workgroupBarrier();
-  var ln: Lane;
-  ln.x0 = STATE_LOWER_BOUND;
-  if (is_active) {
-    ln.x0 = lane_meta[shape.states_offset + lane];
+  if (ls.in_use) {
+    ls.a = make_lane(t, ls.tile_lane_a, len_a, dir, tail_scan[ls.tile_lane_a] - tail_a);
+    ls.rows_a = ls.a.row1 - ls.a.row0;
+    ls.b = ls.a;
+    if (ls.has_b) {
+      ls.b = make_lane(t, ls.tile_lane_b, len_b, dir, tail_scan[ls.tile_lane_b] - tail_b);
+      ls.rows_b = ls.b.row1 - ls.b.row0;
+    }
   }
-  ln.words = 2u * len;
-  ln.base = dir.x + lid;
-  ln.stride = t.lanes;
-  ln.depth = dir.y;
-  ln.tail = dir.x + dir.y * t.lanes + tail_scan[lid] - tail_len;
-  ln.index = lane;
-  return ln;
+  return ls;
 }
 
 // Unit u (two 16-bit words) of the lane: striped part first, then the lane's tail. The address
@@ -141,25 +211,27 @@ fn lane_unit(ln: Lane, u: u32) -> u32 {
 struct Coder {
   x: u32,     // coder state, in [L, 2^32) between steps
   k: u32,     // 16-bit words read so far
-  unit: u32,  // the u32 holding word k (loaded when k is even)
+  unit: u32,  // the u32 holding word k, the next word to read (prefetched)
   pair: u32,  // the pair the last step decoded: first index in bits 4-7, second in bits 0-3
 }
 
+fn first_coder(ln: Lane) -> Coder {
+  return Coder(ln.x0, 0u, lane_unit(ln, 0u), 0u);
+}
+
 // One rANS step: slot lookup, state update f·⌊x/M⌋ + slot − c, at most one word of
-// renormalization. Decodes a pair: two weights.
+// renormalization. Decodes a pair: two weights. The renormalization is a select, not a branch:
+// the next word is always at hand in `unit`, so lanes of a SIMD group that refill and lanes that
+// do not run the same instructions. Only moving to the next unit is a branch (a quarter of the
+// steps), and its load runs a step or more before the word is needed.
 fn decode_step(ln: Lane, c: Coder) -> Coder {
   let e = table[c.x & (TABLE_SIZE - 1u)];
-  var next = c;
-  next.x = (e >> 20u) * (c.x >> PRECISION) + ((e >> 8u) & 0xfffu);
-  if (next.x < STATE_LOWER_BOUND) {
-    if ((c.k & 1u) == 0u) {
-      next.unit = lane_unit(ln, c.k >> 1u);
-    }
-    next.x = (next.x << 16u) | ((next.unit >> ((c.k & 1u) * 16u)) & 0xffffu);
-    next.k = c.k + 1u;
-  }
-  next.pair = e & 0xffu;
-  return next;
+  let x = (e >> TABLE_FREQ_SHIFT) * (c.x >> PRECISION) + ((e >> TABLE_OFFSET_SHIFT) & TABLE_FIELD_MASK);
+  let refill = x < STATE_LOWER_BOUND;
+  let word = (c.unit >> ((c.k & 1u) * 16u)) & 0xffffu;
+  let k = c.k + u32(refill);
+  let unit = select(c.unit, lane_unit(ln, k >> 1u), refill && (c.k & 1u) == 1u);
+  return Coder(select(x, (x << 16u) | word, refill), k, unit, e & TABLE_PAIR_MASK);
 }
 
 // An intact lane ends in state L with every word read (the last unit's high half may be padding).
@@ -169,23 +241,4 @@ fn finish_lane(ln: Lane, c: Coder) {
     atomicAdd(&status[0], 1u);
     atomicMin(&status[1], ln.index);
   }
-}
-
-// The matrix block lane `lid` codes: rows [row0, row1) × columns [col0, col1).
-struct Region {
-  row0: u32,
-  row1: u32,
-  col0: u32,
-  col1: u32,
-}
-
-fn region_of(lid: u32, t: Tile) -> Region {
-  let segment_index = lid / t.blocks;
-  let block_index = lid % t.blocks;
-  var r: Region;
-  r.row0 = t.first_row + block_index * shape.rows_per_lane;
-  r.row1 = min(r.row0 + shape.rows_per_lane, t.first_row + t.rows_in_tile);
-  r.col0 = segment_index * shape.segment_length;
-  r.col1 = min(shape.cols, r.col0 + shape.segment_length);
-  return r;
 }

@@ -2,10 +2,8 @@ enable subgroups;
 // Row-tile GEMV scaffolding shared by q4.wgsl and dense.wgsl, subgroup variant: subgroupAdd
 // first, then one pass over the subgroup totals. Correct for any subgroup size (4 to 128) and
 // any mapping of invocations to subgroups; used when one group spans the whole workgroup
-// (THREADS_PER_ROW = THREADS, long rows). See rows_workgroup.wgsl for the contract.
+// (THREADS_PER_ROW = ROW_THREADS, long rows). See rows_workgroup.wgsl for the contract.
 
-const ROWS: u32 = 8u;
-const THREADS: u32 = 64u;
 override THREADS_PER_ROW: u32 = 64u;
 
 struct RowInputs {
@@ -13,19 +11,19 @@ struct RowInputs {
   @builtin(subgroup_invocation_id) subgroup_lane: u32,
 }
 
-var<workgroup> row_partials: array<f32, THREADS * ROWS>;
+var<workgroup> row_partials: array<f32, ROW_THREADS * ROWS_PER_GROUP>;
 
-fn reduce_rows(inputs: RowInputs, partial: array<f32, ROWS>) -> f32 {
+fn reduce_rows(inputs: RowInputs, partial: array<f32, ROWS_PER_GROUP>) -> f32 {
   let lid = inputs.lid;
-  for (var r = 0u; r < ROWS; r++) {
+  for (var r = 0u; r < ROWS_PER_GROUP; r++) {
     let s = subgroupAdd(partial[r]);
-    row_partials[r * THREADS + lid] = select(0.0, s, inputs.subgroup_lane == 0u);
+    row_partials[r * ROW_THREADS + lid] = select(0.0, s, inputs.subgroup_lane == 0u);
   }
   workgroupBarrier();
   var total = 0.0;
-  if (lid < ROWS) {
-    for (var i = 0u; i < THREADS; i++) {
-      total += row_partials[lid * THREADS + i];
+  if (lid < ROWS_PER_GROUP) {
+    for (var i = 0u; i < ROW_THREADS; i++) {
+      total += row_partials[lid * ROW_THREADS + i];
     }
   }
   workgroupBarrier();

@@ -7,21 +7,36 @@
  */
 import { WgslReflect } from 'wgsl_reflect/wgsl_reflect.module.js';
 import { InvalidInputError } from '../errors.js';
+import { wgslPrelude } from '../constants.js';
 import { WGSL_FILES } from './shaders.generated.js';
 
-/** The kernels and the shader files each is made of, in order (WGSL has no #include). */
+/**
+ * The kernels and the shader files each is made of, in order (WGSL has no #include). Two names
+ * are variant axes resolved at composition: `rows` → rows_subgroup | rows_workgroup (how row
+ * sums are reduced) and `x` → x_f32 | x_f16 (how activations are stored).
+ */
 export const KERNEL_FILES = {
-  fused: ['params', 'rans_lanes', 'fused'],
+  fused: ['params', 'x', 'rans_lanes', 'fused'],
   decode: ['rans_lanes', 'decode'],
-  xsum: ['xsum'],
-  q4: ['rows', 'params', 'activations', 'q4'],
-  dense: ['rows', 'activations', 'dense'],
+  xsum: ['x', 'xsum'],
+  q4: ['rows', 'params', 'x', 'activations', 'q4'],
+  dense: ['rows', 'x', 'activations', 'dense'],
+  pack_f16: ['pack_f16'],
 } as const;
 
 export type KernelName = keyof typeof KERNEL_FILES;
 
 /** How a kernel's reductions run: subgroup operations when the device has them. */
 export type ReductionVariant = 'subgroup' | 'workgroup';
+
+/** How activations x are stored: f32, or f16 packed two per u32 (arithmetic stays f32). */
+export type ActivationType = 'f32' | 'f16';
+
+/** The variant axes of kernel composition. */
+export interface KernelVariant {
+  reduction?: ReductionVariant;
+  activations?: ActivationType;
+}
 
 /** One binding as the shader declares it. */
 export interface ReflectedBinding {
@@ -34,22 +49,25 @@ export interface ReflectedBinding {
 }
 
 /**
- * The full WGSL source of a kernel (the `rows` part picks the reduction variant).
+ * The full WGSL source of a kernel: the constants prelude, then its files with the variant
+ * axes resolved (defaults: workgroup reduction, f32 activations).
  *
  * @example
  * ```ts
- * const wgsl = kernelSource('fused'); // params.wgsl + rans_lanes.wgsl + fused.wgsl
+ * const wgsl = kernelSource('fused', { activations: 'f16' }); // prelude + params + x_f16 + rans_lanes + fused
  * ```
  */
-export function kernelSource(kernel: KernelName, variant: ReductionVariant = 'workgroup'): string {
-  return KERNEL_FILES[kernel]
-    .map((f) => (f === 'rows' ? `rows_${variant}` : f))
-    .map((f) => {
-      const text = WGSL_FILES[f];
-      if (text === undefined) throw new Error(`shader file ${f}.wgsl is missing from the build`);
-      return `// ---- ${f}.wgsl ----\n${text}`;
-    })
-    .join('\n');
+export function kernelSource(kernel: KernelName, variant: KernelVariant = {}): string {
+  const resolve = (f: string) => (f === 'rows' ? `rows_${variant.reduction ?? 'workgroup'}` : f === 'x' ? `x_${variant.activations ?? 'f32'}` : f);
+  const files = KERNEL_FILES[kernel].map(resolve).map((f) => {
+    const text = WGSL_FILES[f];
+    if (text === undefined) throw new Error(`shader file ${f}.wgsl is missing from the build`);
+    return `// ---- ${f}.wgsl ----\n${text}`;
+  });
+  // `enable` directives must come first: rows_subgroup.wgsl opens with one.
+  const enables = files.join('\n').match(/^enable [^;]+;$/gm) ?? [];
+  const body = files.map((f) => f.replace(/^enable [^;]+;$/gm, '')).join('\n');
+  return [...new Set(enables), wgslPrelude(), body].join('\n');
 }
 
 /**
@@ -97,23 +115,25 @@ export function reductionVariant(device: GPUDevice): ReductionVariant {
 }
 
 /**
- * The pipeline of `kernel` specialized with `constants` (WGSL overrides), created once per device,
- * with the subgroup reduction when the device has subgroups (unless `variant` says otherwise).
+ * The pipeline of `kernel` specialized with `constants` (WGSL overrides) and `variant`, created
+ * once per device; the subgroup reduction when the device has subgroups unless `variant` says
+ * otherwise, f32 activations unless it asks for f16.
  *
  * @example
  * ```ts
- * const k = getKernel(device, 'q4', { VECTORS: 4 });
+ * const k = getKernel(device, 'q4', { VECTORS: 4 }, { activations: 'f16' });
  * pass.setPipeline(k.pipeline);
  * pass.setBindGroup(0, bindGroup(device, k, { shape, nibbles, params, x, y }));
  * ```
  */
-export function getKernel(device: GPUDevice, kernel: KernelName, constants: Record<string, number> = {}, variant: ReductionVariant = reductionVariant(device)): Kernel {
-  const key = `${kernel}/${variant}/${JSON.stringify(Object.entries(constants).sort())}`;
+export function getKernel(device: GPUDevice, kernel: KernelName, constants: Record<string, number> = {}, variant: KernelVariant = {}): Kernel {
+  const v: Required<KernelVariant> = { reduction: variant.reduction ?? reductionVariant(device), activations: variant.activations ?? 'f32' };
+  const key = `${kernel}/${v.reduction}/${v.activations}/${JSON.stringify(Object.entries(constants).sort())}`;
   let perDevice = cache.get(device);
   if (!perDevice) cache.set(device, (perDevice = new Map()));
   const hit = perDevice.get(key);
   if (hit) return hit;
-  const code = kernelSource(kernel, variant);
+  const code = kernelSource(kernel, v);
   const bindings = reflectBindings(code);
   const layout = device.createBindGroupLayout({
     label: `rans-gemv ${kernel}`,

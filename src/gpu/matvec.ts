@@ -2,6 +2,7 @@
  * Matrix-vector products on the GPU: `fusedMatVec` (fused rANS decode + GEMV, or the q4 paths),
  * GPU decoding to nibbles, and the dense f32 baseline.
  */
+import { KERNEL } from '../constants.js';
 import { InvalidInputError, StreamError } from '../errors.js';
 import { chooseMode, getCalibration, type Calibration } from './auto.js';
 import { bindGroup, getKernel, packUniform, reductionVariant, type ReductionVariant } from './kernels.js';
@@ -9,7 +10,7 @@ import { DeviceError, type GpuMatrix, type MatrixPart } from './upload.js';
 import { COPY_DST, COPY_SRC, MAP_READ, STORAGE, UNIFORM } from './usage.js';
 
 /** Most vectors one call multiplies (the kernels are specialized for 1..8). */
-export const MAX_VECTORS = 8;
+export const MAX_VECTORS = KERNEL.MAX_VECTORS;
 
 /** How {@link fusedMatVec} computes the product (`auto`: chosen from a calibration, see ./auto.ts). */
 export type MatVecMode = 'fused' | 'decode-then-q4' | 'q4' | 'auto';
@@ -63,10 +64,14 @@ function dispatchSize(workgroups: number): [number, number] {
   return workgroups <= 65535 ? [workgroups, 1] : [65535, Math.ceil(workgroups / 65535)];
 }
 
-/** Lanes per workgroup for a matrix: its widest tile, rounded up for the hardware. */
+/**
+ * Invocations per workgroup of the stream kernels: one per pair of blocks of each segment in the
+ * widest tile (rans_lanes.wgsl), rounded up for the hardware.
+ */
 function workgroupSize(m: GpuMatrix): number {
-  const lanes = m.geometry.rowsPerTile / m.geometry.rowsPerLane * m.geometry.segmentsPerRow;
-  return lanes >= 32 ? Math.ceil(lanes / 32) * 32 : Math.ceil(lanes / 4) * 4;
+  const blocks = m.geometry.rowsPerTile / m.geometry.rowsPerLane;
+  const invocations = Math.ceil(blocks / KERNEL.LANES_PER_INVOCATION) * m.geometry.segmentsPerRow;
+  return invocations >= 32 ? Math.ceil(invocations / 32) * 32 : Math.ceil(invocations / 4) * 4;
 }
 
 function streamUniform(m: GpuMatrix, kernel: ReturnType<typeof getKernel>, part: MatrixPart): Uint32Array {
@@ -115,23 +120,33 @@ function recordFused(device: GPUDevice, m: GpuMatrix, x: GPUBuffer, vectors: num
   }
 }
 
-/** Rows each workgroup of the q4 and dense kernels computes: 8 per group of invocations. */
-const ROWS_PER_GROUP = 8;
+/**
+ * Invocations per row for the q4 and dense kernels: enough chunks of `chunkCols` columns for each
+ * (8..ROW_THREADS), so that short rows do not leave most of the workgroup idle. Subgroup
+ * reductions assume one group spans the workgroup, so narrower groups reduce through workgroup
+ * memory.
+ */
+function rowSplit(device: GPUDevice, cols: number, chunkCols: number): { constants: { THREADS_PER_ROW: number }; reduction: ReductionVariant; rowsPerWorkgroup: number } {
+  const chunks = Math.ceil(cols / chunkCols);
+  const threads = KERNEL.ROW_THREADS;
+  const tpr = Math.min(threads, Math.max(8, 2 ** Math.ceil(Math.log2(chunks))));
+  return { constants: { THREADS_PER_ROW: tpr }, reduction: tpr === threads ? reductionVariant(device) : 'workgroup', rowsPerWorkgroup: KERNEL.ROWS_PER_GROUP * (threads / tpr) };
+}
 
 /**
- * Invocations per row for the q4 and dense kernels: enough 8-column chunks for each (8..64), so
- * that short rows do not leave most of the workgroup idle. Subgroup reductions assume one group
- * spans the workgroup, so narrower groups reduce through workgroup memory.
+ * u32 nibble words a q4 invocation reads per row and step: the most (≤ MAX_Q4_WORDS) whose 8·W
+ * columns divide the group size, so that a step stays in one group, with W·M ≤ 8 so that the
+ * pre-scaled activations stay in registers.
  */
-function rowSplit(device: GPUDevice, cols: number): { constants: { THREADS_PER_ROW: number }; variant: ReductionVariant; rowsPerWorkgroup: number } {
-  const chunks = Math.ceil(cols / 8);
-  const tpr = Math.min(64, Math.max(8, 2 ** Math.ceil(Math.log2(chunks))));
-  return { constants: { THREADS_PER_ROW: tpr }, variant: tpr === 64 ? reductionVariant(device) : 'workgroup', rowsPerWorkgroup: ROWS_PER_GROUP * (64 / tpr) };
+export function q4Words(groupSize: number, vectors: number): number {
+  for (let w = KERNEL.MAX_Q4_WORDS; w > 1; w /= 2) if (groupSize % (8 * w) === 0 && w * vectors <= 8) return w;
+  return 1;
 }
 
 function recordQ4(device: GPUDevice, m: GpuMatrix, source: 'q4' | 'decoded', x: GPUBuffer, vectors: number, y: GPUBuffer, pass: GPUComputePassEncoder): void {
-  const split = rowSplit(device, m.cols);
-  const kernel = getKernel(device, 'q4', { VECTORS: vectors, ...split.constants }, split.variant);
+  const words = q4Words(m.groupSize, vectors);
+  const split = rowSplit(device, m.cols, 8 * words);
+  const kernel = getKernel(device, 'q4', { VECTORS: vectors, WORDS: words, ...split.constants }, { reduction: split.reduction });
   pass.setPipeline(kernel.pipeline);
   for (const part of m.parts) {
     const shape = uniform(device, part, 'q4 shape', () => packUniform(kernel, 'shape', {
@@ -349,8 +364,8 @@ export function denseMatVec(device: GPUDevice, d: GpuDenseMatrix, x: Float32Arra
   if (d.device !== device) throw new DeviceError('WRONG_DEVICE', 'the matrix was uploaded to another device');
   if (d.lost) throw new DeviceError('DEVICE_LOST', 'the device holding the matrix was lost or destroyed');
   return runProduct(device, d.rows, d.cols, x, options, (xBuf, vectors, y, pass) => {
-    const split = rowSplit(device, d.cols);
-    const kernel = getKernel(device, 'dense', { VECTORS: vectors, ...split.constants }, split.variant);
+    const split = rowSplit(device, d.cols, 8);
+    const kernel = getKernel(device, 'dense', { VECTORS: vectors, ...split.constants }, { reduction: split.reduction });
     const shape = uniform(device, d, 'dense shape', () => packUniform(kernel, 'shape', { rows: d.rows, cols: d.cols }));
     pass.setPipeline(kernel.pipeline);
     pass.setBindGroup(0, bindGroup(device, kernel, { shape, weights: d.weights, x: xBuf, y }));

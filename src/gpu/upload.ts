@@ -126,6 +126,10 @@ export function uploadMatrix(device: GPUDevice, source: MatrixSource, options: U
   const { params: p, encoded: e } = source;
   const g = e.geometry;
   if (g.rows !== p.rows || g.cols !== p.cols) throw new InvalidInputError('SHAPE_MISMATCH', `streams are ${g.rows}×${g.cols}, parameters ${p.rows}×${p.cols}`);
+  // The kernels take a pair of weights (fused, decode) or a u32 of 8 nibbles (q4) from one group.
+  if (!Number.isInteger(p.groupSize) || p.groupSize < 8 || p.groupSize % 8 !== 0) {
+    throw new InvalidInputError('UNSUPPORTED_GROUP_SIZE', `the GPU kernels need a group size that is a multiple of 8, got ${p.groupSize}`);
+  }
   if (g.segmentLength !== g.cols && g.segmentLength % p.groupSize !== 0) {
     throw new InvalidInputError('BAD_LAYOUT', `segment length ${g.segmentLength} is not a multiple of the group size ${p.groupSize}`);
   }

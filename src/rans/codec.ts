@@ -15,12 +15,13 @@
  *   yields two weights; a row segment of odd length ends with (last, pad) where pad is the most
  *   frequent index, which the decoder drops.
  */
+import { CODER } from '../constants.js';
 import { InvalidInputError, StreamError } from '../errors.js';
 import { cumulative, histogram, normalizeFrequencies, padIndex, pairFrequencies, PAIR_ALPHABET } from './frequencies.js';
 import { chooseGeometry, laneRegion, tileDirectory, tileShape, type LayoutOptions, type StreamGeometry } from './layout.js';
 
 /** Lower bound of the coder state. */
-export const STATE_LOWER_BOUND = 1 << 16;
+export const STATE_LOWER_BOUND = CODER.STATE_LOWER_BOUND;
 
 /** One matrix's entropy-coded indices in the GPU layout. */
 export interface EncodedMatrix {
@@ -142,7 +143,7 @@ export function decodeTable(freqs: Uint16Array, precision: number): Uint32Array 
   const cum = cumulative(pairs);
   const lut = new Uint32Array(2 ** precision);
   for (let s = 0; s < PAIR_ALPHABET; s++) {
-    for (let slot = cum[s]; slot < cum[s + 1]; slot++) lut[slot] = (s | ((slot - cum[s]) << 8) | (pairs[s] << 20)) >>> 0;
+    for (let slot = cum[s]; slot < cum[s + 1]; slot++) lut[slot] = (s | ((slot - cum[s]) << CODER.TABLE_OFFSET_SHIFT) | (pairs[s] << CODER.TABLE_FREQ_SHIFT)) >>> 0;
   }
   return lut;
 }
@@ -194,7 +195,7 @@ export function decodeIndices(enc: EncodedMatrix, out?: Uint8Array): Uint8Array 
           const e = lut[x & mask];
           result[i] = (e >>> 4) & 15;
           if (i + 1 < end) result[i + 1] = e & 15; // else: the pad of an odd segment
-          x = (Math.imul(e >>> 20, x >>> P) + ((e >>> 8) & 0xfff)) | 0;
+          x = (Math.imul(e >>> CODER.TABLE_FREQ_SHIFT, x >>> P) + ((e >>> CODER.TABLE_OFFSET_SHIFT) & CODER.TABLE_FIELD_MASK)) | 0;
           if (x >>> 16 === 0) {
             if (k === lenWords) throw new StreamError('STREAM_OVERRUN', `${where()} reads past its ${lenWords / 2} units`, lane);
             if (k === stripedWords) p = 2 * tailStart;

@@ -4,6 +4,7 @@
  * indices, whose frequencies are derived from those 16 numbers by {@link pairFrequencies}
  * (one rANS step then yields two weights: half the decode work per weight).
  */
+import { CODER } from '../constants.js';
 import { InvalidInputError } from '../errors.js';
 
 /** Index values: 4-bit. */
@@ -13,9 +14,9 @@ export const PAIR_ALPHABET = 256;
 /** Precision of the stored 16 index frequencies (they sum to 2^12). */
 export const MARGINAL_PRECISION = 12;
 
-/** Pair-table precisions the coder accepts (bits): on Gaussian weights 11 loses 0.09 %, 12 0.01 %, 10 would lose 0.3 %. */
-export const MIN_PRECISION = 11;
-export const MAX_PRECISION = 12;
+/** Pair-table precisions the coder accepts (bits); defined with the other shared constants. */
+export const MIN_PRECISION = CODER.MIN_PRECISION;
+export const MAX_PRECISION = CODER.MAX_PRECISION;
 
 /**
  * Counts of each index value. Throws {@link InvalidInputError} for a value that is not 4-bit.

@@ -14,6 +14,7 @@
  * the remaining units of each lane (its tail) follow, lane after lane. Nothing depends on the
  * hardware subgroup size and no lane needs another lane's state while decoding.
  */
+import { KERNEL } from '../constants.js';
 import { InvalidInputError } from '../errors.js';
 import { MAX_PRECISION, MIN_PRECISION } from './frequencies.js';
 
@@ -36,7 +37,7 @@ export const DEFAULT_SYMBOLS_PER_LANE = 1024;
 /** Lanes a default tile aims for: two 32-wide subgroups, or sixteen 4-wide ones. */
 export const TARGET_LANES_PER_TILE = 64;
 /** Upper bound on lanes per tile: WebGPU's guaranteed maxComputeInvocationsPerWorkgroup. */
-export const MAX_LANES_PER_TILE = 256;
+export const MAX_LANES_PER_TILE = KERNEL.MAX_LANES_PER_TILE;
 /** Upper bound on weights per lane, so a lane's length always fits the u16 length table. */
 export const MAX_SYMBOLS_PER_LANE = 65536;
 

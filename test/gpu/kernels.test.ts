@@ -46,7 +46,9 @@ async function checkAllModes(c: CompressedMatrix, vectors: number[], opts: { max
 }
 
 describe('kernels on real WebGPU vs the CPU reference', () => {
-  it.each([[1, 1], [1, 7], [7, 1], [64, 64], [172, 64], [64, 172], [33, 1000], [19, 200]])('%i×%i: indices bit-exact, all modes, M = 1 and 3', async (rows, cols) => {
+  // 53×64: an even number of 16-row blocks whose last one is short, so an invocation's second
+  // lane ends before its first (the mirror path of rans_lanes.wgsl).
+  it.each([[1, 1], [1, 7], [7, 1], [64, 64], [172, 64], [53, 64], [64, 172], [33, 1000], [19, 200]])('%i×%i: indices bit-exact, all modes, M = 1 and 3', async (rows, cols) => {
     await checkAllModes(compress(rows, cols, { groupSize: 32 }), [1, 3]);
   });
 

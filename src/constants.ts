@@ -1,0 +1,66 @@
+/**
+ * Every constant that TypeScript and WGSL both rely on, in one place. The kernels receive them as
+ * a generated WGSL prelude ({@link wgslPrelude}), so no shader file restates a number the host
+ * also uses; the couplings between them are asserted below at module load and, where WGSL can
+ * check them, by `const_assert` in the shader that depends on them.
+ */
+
+/** The rANS coder and its decode table (docs/FORMAT.md, "Coder"). */
+export const CODER = {
+  /** Lower bound L of the coder state: x ∈ [L, 2^32) between steps; 16-bit renormalization words. */
+  STATE_LOWER_BOUND: 1 << 16,
+  /** Pair-table precisions the coder accepts (bits): 11 loses 0.09 % on Gaussian weights, 12 0.01 %, 10 would lose 0.3 %. */
+  MIN_PRECISION: 11,
+  MAX_PRECISION: 12,
+  /**
+   * Decode-table entry, one u32 per slot: `[31:20] frequency | [19:8] slot − cumulative | [7:0] pair`
+   * (pair = 16·first index + second). Frequencies are < 2^12, so both 12-bit fields fit.
+   */
+  TABLE_FREQ_SHIFT: 20,
+  TABLE_OFFSET_SHIFT: 8,
+  TABLE_FIELD_MASK: 0xfff,
+  TABLE_PAIR_MASK: 0xff,
+} as const;
+
+/** Geometry of the stream kernels (fused, decode) and of the row kernels (q4, dense). */
+export const KERNEL = {
+  /** Most vectors (M) one product multiplies; kernels are specialized for 1..MAX_VECTORS. */
+  MAX_VECTORS: 8,
+  /** Upper bound on lanes per tile: WebGPU's guaranteed maxComputeInvocationsPerWorkgroup. */
+  MAX_LANES_PER_TILE: 256,
+  /**
+   * Lane streams one invocation of the fused and decode kernels decodes side by side (adjacent
+   * row blocks of one segment): they share every activation load and interleave two independent
+   * dependency chains. Measured 0.74–0.77× the time of one lane per invocation (SwiftShader).
+   */
+  LANES_PER_INVOCATION: 2,
+  /** q4 / dense: invocations per workgroup. */
+  ROW_THREADS: 64,
+  /** q4 / dense: rows each group of invocations computes, reusing the activations it loaded. */
+  ROWS_PER_GROUP: 8,
+  /** q4: most u32 nibble words (8 weights each) an invocation reads per row and step. */
+  MAX_Q4_WORDS: 4,
+} as const;
+
+// Couplings. The fused kernel passes its segment partials (one f32 per lane and vector) through
+// the decode table's workgroup memory once decoding is over: the smallest table must hold them.
+if ((1 << CODER.MIN_PRECISION) < KERNEL.MAX_LANES_PER_TILE * KERNEL.MAX_VECTORS) {
+  throw new Error('constants: the decode table cannot hold the segment partials of a full tile');
+}
+// Table fields: a frequency or an offset < 2^12 must fit its 12-bit field, the pair its 8 bits.
+if (CODER.MAX_PRECISION > 12 || CODER.TABLE_FREQ_SHIFT - CODER.TABLE_OFFSET_SHIFT !== 12 || CODER.TABLE_OFFSET_SHIFT !== 8) {
+  throw new Error('constants: decode-table entry fields overlap');
+}
+
+/**
+ * The WGSL prelude every kernel starts with: each constant above as a `const` of type u32.
+ *
+ * @example
+ * ```ts
+ * wgslPrelude(); // "const STATE_LOWER_BOUND: u32 = 65536u;\n…"
+ * ```
+ */
+export function wgslPrelude(): string {
+  const lines = Object.entries({ ...CODER, ...KERNEL }).map(([name, value]) => `const ${name}: u32 = ${value}u;`);
+  return `// Generated from src/constants.ts (the one source of these numbers).\n${lines.join('\n')}\n`;
+}
