@@ -77,3 +77,16 @@ export function maxRelativeError(y: ArrayLike<number>, ref: ArrayLike<number>, a
  * typical bound for K ≤ 16384, yet below the ≈ 1e-4 change a single wrong index makes at K = 4096.
  */
 export const F32_PRODUCT_TOLERANCE = 2e-5;
+
+/**
+ * Accepted {@link maxRelativeError} of a product with f16 activations, judged against the f64
+ * product of the *f16-rounded* x (what the kernels multiply). The kernels accumulate in f32 as
+ * with f32 activations ({@link F32_PRODUCT_TOLERANCE}) and round y to f16 once at the end: half
+ * an f16 ulp, ≤ 2^−11·|y| ≤ 2^−11·Σ|w·x|. Both add up.
+ *
+ * @example
+ * ```ts
+ * expect(maxRelativeError(f16ToF32(yBits), referenceMatVec(q, xRounded), sums)).toBeLessThan(F16_PRODUCT_TOLERANCE);
+ * ```
+ */
+export const F16_PRODUCT_TOLERANCE = F32_PRODUCT_TOLERANCE + 2 ** -11;

@@ -11,7 +11,7 @@ describe('kernels in headless Chromium (vite page on 127.0.0.1, puppeteer)', () 
   let close: (() => Promise<void>) | undefined;
   afterAll(async () => { await open?.browser.close(); await close?.(); });
 
-  it('quantizes, encodes, decodes bit-exactly and multiplies in every mode in the page', async () => {
+  it('quantizes, encodes, decodes bit-exactly and multiplies in every mode, f32 and f16 activations, in the page', async () => {
     const { url, server } = await servePages(packageRoot(), ['test/browser/kernels.html'], mkdtempSync(join(tmpdir(), 'rans-gemv-page-')));
     close = () => new Promise<void>((resolve) => server.httpServer.close(() => resolve()));
     open = await openWebGpuPage(`${url}/test/browser/kernels.html`);
@@ -19,8 +19,9 @@ describe('kernels in headless Chromium (vite page on 127.0.0.1, puppeteer)', () 
       .then((h) => h.jsonValue() as Promise<{ adapter?: string; checks?: GpuCheck[]; error?: string }>);
     expect(result.error).toBeUndefined();
     const checks = result.checks!;
-    expect(checks.length).toBe(3 * 7);
+    expect(checks.length).toBe(3 * 13);
     for (const c of checks) expect(c.ok, `${c.tensor} ${c.mode} M=${c.vectors}: ${c.error ?? c.maxRelErr}`).toBe(true);
     expect(new Set(checks.map((c) => c.mode))).toEqual(new Set(['decode', 'fused', 'decode-then-q4', 'q4']));
+    expect(checks.filter((c) => c.activations === 'f16').length).toBe(3 * 6);
   }, 600_000);
 });

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { PREAMBLE_BYTES } from '../src/container/container.js';
 import { bundledModel, packageRoot } from '../src/paths.js';
+import { F16_PRODUCT_TOLERANCE, F32_PRODUCT_TOLERANCE } from '../src/reference.js';
 
 // The built CLI, exactly what `npx rans-gemv` runs (npm test builds it first).
 const cli = join(packageRoot(), 'dist', 'src', 'cli', 'main.js');
@@ -53,18 +54,19 @@ describe('rans-gemv CLI', () => {
     expect(bad.stderr).toContain('CHECKSUM_MISMATCH');
   });
 
-  it('verify --gpu --json: GPU decode bit-exact and one record per tensor × mode × M', () => {
+  it('verify --gpu --json: GPU decode bit-exact and one record per tensor × mode × M × activation type', () => {
     const file = join(dir, 'gpu.rgmv');
     expect(run('encode', bundledModel().model, '-o', file).status).toBe(0);
     const r = run('verify', file, '--gpu', '--json');
     expect(r.status, r.stderr).toBe(0);
     const out = JSON.parse(r.stdout);
     expect(out.ok).toBe(true);
-    expect(out.gpu.checks.length).toBe(36 * 7);
+    expect(out.gpu.checks.length).toBe(36 * 13);
     for (const c of out.gpu.checks) {
       expect(c.ok).toBe(true);
-      expect(c.maxRelErr).toBeLessThan(2e-5);
+      expect(c.maxRelErr).toBeLessThan(c.activations === 'f16' ? F16_PRODUCT_TOLERANCE : F32_PRODUCT_TOLERANCE);
     }
+    expect(out.gpu.checks.filter((c: { activations?: string }) => c.activations === 'f16').length).toBe(36 * 6);
     expect(out.gpu.checks.filter((c: { mode: string }) => c.mode === 'decode').length).toBe(36);
   }, 120_000);
 

@@ -133,7 +133,7 @@ program.command('verify')
         const c = await verifyTensorOnGpu(nd.device, t.name, t.q, t.encoded);
         checks.push(...c);
         if (!o.json) {
-          const fmt = c.map((r) => (r.mode === 'decode' ? `decode ${r.ok ? 'bit-exact' : 'MISMATCH'}` : `${r.mode} M=${r.vectors} ${r.maxRelErr.toExponential(1)}${r.ok ? '' : ' FAIL'}`));
+          const fmt = c.map((r) => (r.mode === 'decode' ? `decode ${r.ok ? 'bit-exact' : 'MISMATCH'}` : `${r.mode} M=${r.vectors} ${r.activations ?? 'f32'} ${r.maxRelErr.toExponential(1)}${r.ok ? '' : ' FAIL'}`));
           console.log(`  ${t.name}: ${fmt.join(', ')}`);
         }
       }
@@ -147,7 +147,7 @@ program.command('verify')
       console.error(`${file}: INVALID: [${fault.code}] ${fault.message}`);
     } else {
       for (const r of report.filter((r) => !r.ok)) console.error(`${file}: tensor ${r.name}: [${r.code}] ${r.error}`);
-      for (const c of gpu?.checks.filter((c) => !c.ok) ?? []) console.error(`${file}: tensor ${c.tensor}: GPU ${c.mode}${c.vectors ? ` M=${c.vectors}` : ''} failed: ${c.error ?? `max relative error ${c.maxRelErr}`}`);
+      for (const c of gpu?.checks.filter((c) => !c.ok) ?? []) console.error(`${file}: tensor ${c.tensor}: GPU ${c.mode}${c.vectors ? ` M=${c.vectors}` : ''}${c.activations ? ` ${c.activations}` : ''} failed: ${c.error ?? `max relative error ${c.maxRelErr}`}`);
       const weights = report.reduce((n, r) => n + r.rows * r.cols, 0);
       console.log(`${file}: ${ok ? 'OK' : 'INVALID'}: ${report.filter((r) => r.ok).length}/${report.length} tensors decoded bit-exactly (${weights} weights)${gpu ? `; GPU checks ${gpu.checks.filter((c) => c.ok).length}/${gpu.checks.length} passed` : ''}`);
     }

@@ -5,7 +5,8 @@
 import { KERNEL } from '../constants.js';
 import { InvalidInputError, StreamError } from '../errors.js';
 import { chooseMode, getCalibration, type Calibration } from './auto.js';
-import { bindGroup, getKernel, packUniform, reductionVariant, type ReductionVariant } from './kernels.js';
+import { toF16Bits } from '../quantize/half.js';
+import { bindGroup, getKernel, packUniform, reductionVariant, type ActivationType, type ReductionVariant } from './kernels.js';
 import { DeviceError, type GpuMatrix, type MatrixPart } from './upload.js';
 import { COPY_DST, COPY_SRC, MAP_READ, STORAGE, UNIFORM } from './usage.js';
 
@@ -29,13 +30,24 @@ export interface MatVecOptions {
   calibration?: Calibration;
   /** Vectors in x (M ≤ 8). Default: x's length / cols. */
   vectors?: number;
+  /**
+   * How x and y are stored. `'f16'`: x and y hold f16 values — a GPUBuffer packs two per u32 in
+   * element order, a host array is a `Uint16Array` of f16 bit patterns (or a `Float16Array`);
+   * the kernels still multiply and add in f32 and round y to f16 once. A `Float32Array` x with
+   * `'f16'` is rounded to f16 first. Default: `'f16'` for a Uint16Array or Float16Array x, else `'f32'`.
+   */
+  activations?: ActivationType;
   /** Record into this encoder instead of submitting; then `output` is required. */
   encoder?: GPUCommandEncoder;
-  /** Caller-owned output, [M, rows] f32, STORAGE usage. */
+  /** Caller-owned output, [M, rows] f32 (f16 pairs per u32 with f16 activations), STORAGE usage. */
   output?: GPUBuffer;
 }
 
+/** x as the products accept it: f32 values, f16 bit patterns, or a GPU buffer. */
+export type Activations = Float32Array | Uint16Array | GPUBuffer;
+
 type Recorded = MatVecOptions & { encoder: GPUCommandEncoder; output: GPUBuffer };
+type F16Options = MatVecOptions & { activations: 'f16' };
 
 /** queue.writeBuffer for any typed array (TS types reject views of ArrayBufferLike). */
 function write(device: GPUDevice, b: GPUBuffer, data: ArrayBufferView): void {
@@ -105,13 +117,13 @@ function recordDecode(device: GPUDevice, m: GpuMatrix, pass: GPUComputePassEncod
   }
 }
 
-function recordFused(device: GPUDevice, m: GpuMatrix, x: GPUBuffer, vectors: number, y: GPUBuffer, pass: GPUComputePassEncoder): void {
-  const xsum = getKernel(device, 'xsum');
+function recordFused(device: GPUDevice, m: GpuMatrix, x: GPUBuffer, vectors: number, y: GPUBuffer, pass: GPUComputePassEncoder, activations: ActivationType): void {
+  const xsum = getKernel(device, 'xsum', {}, { activations });
   const sumShape = uniform(device, m, `xsum shape ${vectors}`, () => packUniform(xsum, 'shape', { cols: m.cols, group_size: m.groupSize, groups_per_row: m.groupsPerRow, vectors }));
   pass.setPipeline(xsum.pipeline);
   pass.setBindGroup(0, bindGroup(device, xsum, { shape: sumShape, x, sums: m.groupSums }));
   pass.dispatchWorkgroups(Math.ceil((m.groupsPerRow * vectors) / 64));
-  const kernel = getKernel(device, 'fused', { ...streamConstants(m), VECTORS: vectors });
+  const kernel = getKernel(device, 'fused', { ...streamConstants(m), VECTORS: vectors }, { activations });
   pass.setPipeline(kernel.pipeline);
   for (const part of m.parts) {
     const shape = uniform(device, part, 'fused shape', () => streamUniform(m, kernel, part));
@@ -143,10 +155,10 @@ export function q4Words(groupSize: number, vectors: number): number {
   return 1;
 }
 
-function recordQ4(device: GPUDevice, m: GpuMatrix, source: 'q4' | 'decoded', x: GPUBuffer, vectors: number, y: GPUBuffer, pass: GPUComputePassEncoder): void {
+function recordQ4(device: GPUDevice, m: GpuMatrix, source: 'q4' | 'decoded', x: GPUBuffer, vectors: number, y: GPUBuffer, pass: GPUComputePassEncoder, activations: ActivationType): void {
   const words = q4Words(m.groupSize, vectors);
   const split = rowSplit(device, m.cols, 8 * words);
-  const kernel = getKernel(device, 'q4', { VECTORS: vectors, WORDS: words, ...split.constants }, { reduction: split.reduction });
+  const kernel = getKernel(device, 'q4', { VECTORS: vectors, WORDS: words, ...split.constants }, { reduction: split.reduction, activations });
   pass.setPipeline(kernel.pipeline);
   for (const part of m.parts) {
     const shape = uniform(device, part, 'q4 shape', () => packUniform(kernel, 'shape', {
@@ -163,42 +175,113 @@ function checkBuffer(b: GPUBuffer, what: string, bytes: number, usage: number): 
   if (b.size < bytes) throw new InvalidInputError('SHAPE_MISMATCH', `${what} buffer has ${b.size} bytes, needs ${bytes}`);
 }
 
-/** The vector count M a call asks for: `options.vectors`, else x's length / cols (validated by runProduct). */
-function vectorsIn(x: Float32Array | GPUBuffer, cols: number, options: MatVecOptions): number {
-  return options.vectors ?? (x instanceof Float32Array ? x.length : x.size / 4) / cols;
+/** A host x as f16 bits: a Uint16Array as it is, a Float16Array's bits, else null. */
+function f16Bits(x: Activations): Uint16Array | null {
+  if (x instanceof Uint16Array) return x;
+  const ctor = (x as { constructor?: { name?: string } }).constructor?.name;
+  if (ctor === 'Float16Array') {
+    const v = x as unknown as ArrayBufferView & { length: number };
+    return new Uint16Array(v.buffer, v.byteOffset, v.length);
+  }
+  return null;
+}
+
+/** How a call stores x and y: `options.activations`, else what a host x's type says. */
+function activationsOf(x: Activations, options: MatVecOptions): ActivationType {
+  const fromType = f16Bits(x) ? 'f16' : 'f32';
+  const act = options.activations ?? (x instanceof Float32Array || f16Bits(x) ? fromType : 'f32');
+  if (act !== 'f32' && act !== 'f16') throw new InvalidInputError('BAD_ACTIVATIONS', `activations must be 'f32' or 'f16', got '${String(act)}'`);
+  if (act === 'f32' && fromType === 'f16') throw new InvalidInputError('BAD_ACTIVATIONS', "a Uint16Array or Float16Array x holds f16 values: activations must be 'f16'");
+  return act;
+}
+
+/** Values x holds: a host array's length, a buffer's bytes / element size. */
+function valuesIn(x: Activations, act: ActivationType): number {
+  if (!(x instanceof Float32Array) && !f16Bits(x)) return Math.floor((x as GPUBuffer).size / (act === 'f16' ? 2 : 4));
+  return (x as ArrayLike<number>).length;
 }
 
 /**
- * Shared driver: validates x and the output, uploads a Float32Array x, records the product,
- * and either leaves it in the caller's encoder or submits and reads y back.
+ * The vector count M a call asks for: `options.vectors`, else x's values / cols (validated by
+ * runProduct). An f16 buffer of an odd value count ends in a padding half, which is not a value.
+ */
+function vectorsIn(x: Activations, cols: number, options: MatVecOptions): number {
+  if (options.vectors !== undefined) return options.vectors;
+  const act = activationsOf(x, options);
+  const n = valuesIn(x, act);
+  const padded = act === 'f16' && !(x instanceof Float32Array) && !f16Bits(x) && n % cols !== 0 && (n - 1) % cols === 0;
+  return (padded ? n - 1 : n) / cols;
+}
+
+/** Bytes of n values stored as `act` in a GPU buffer (f16: two per u32). */
+const storedBytes = (n: number, act: ActivationType) => (act === 'f16' ? 4 * Math.ceil(n / 2) : 4 * n);
+
+/** An f16 product's f32 result before packing: one per owner, big enough for MAX_VECTORS. */
+const f32Scratch = new WeakMap<object, GPUBuffer>();
+
+function scratchFor(device: GPUDevice, owner: object, rows: number): GPUBuffer {
+  let b = f32Scratch.get(owner);
+  if (!b) f32Scratch.set(owner, (b = device.createBuffer({ label: 'rans-gemv f32 products', size: 4 * MAX_VECTORS * rows, usage: STORAGE })));
+  return b;
+}
+
+/** Records the packing of `count` f32 values of `values` into f16 pairs in `packed`. */
+function recordPackF16(device: GPUDevice, owner: object, values: GPUBuffer, count: number, packed: GPUBuffer, pass: GPUComputePassEncoder): void {
+  const kernel = getKernel(device, 'pack_f16');
+  const shape = uniform(device, owner, `pack shape ${count}`, () => packUniform(kernel, 'shape', { count }));
+  pass.setPipeline(kernel.pipeline);
+  pass.setBindGroup(0, bindGroup(device, kernel, { shape, values, packed }));
+  pass.dispatchWorkgroups(...dispatchSize(Math.ceil(count / 2 / 64)));
+}
+
+/**
+ * Shared driver: validates x and the output, uploads a host x, records the product (f16 products
+ * through an f32 scratch and a packing pass), and either leaves it in the caller's encoder or
+ * submits and reads y back.
  */
 function runProduct(
-  device: GPUDevice, rows: number, cols: number, x: Float32Array | GPUBuffer, options: MatVecOptions,
-  record: (x: GPUBuffer, vectors: number, y: GPUBuffer, pass: GPUComputePassEncoder) => void,
-): Promise<Float32Array> | undefined {
-  const isArray = x instanceof Float32Array;
-  const available = isArray ? x.length : x.size / 4;
+  device: GPUDevice, owner: object, rows: number, cols: number, x: Activations, options: MatVecOptions,
+  record: (x: GPUBuffer, vectors: number, y: GPUBuffer, pass: GPUComputePassEncoder, act: ActivationType) => void,
+): Promise<Float32Array | Uint16Array> | undefined {
+  const act = activationsOf(x, options);
+  const bits = f16Bits(x);
+  const isArray = x instanceof Float32Array || bits !== null;
+  const available = valuesIn(x, act);
   const vectors = vectorsIn(x, cols, options);
   if (!Number.isInteger(vectors) || vectors < 1 || vectors > MAX_VECTORS || vectors * cols > available) {
     throw new InvalidInputError('SHAPE_MISMATCH', `x holds ${available} values: not 1..${MAX_VECTORS} vectors of ${cols}`);
   }
-  if (isArray && x.length !== vectors * cols) throw new InvalidInputError('SHAPE_MISMATCH', `x has ${x.length} values, ${vectors} vectors of ${cols} need ${vectors * cols}`);
-  if (!isArray) checkBuffer(x, 'x', vectors * cols * 4, STORAGE);
+  if (isArray && available !== vectors * cols) throw new InvalidInputError('SHAPE_MISMATCH', `x has ${available} values, ${vectors} vectors of ${cols} need ${vectors * cols}`);
+  if (!isArray) checkBuffer(x as GPUBuffer, 'x', storedBytes(vectors * cols, act), STORAGE);
   if (options.encoder && !options.output) throw new InvalidInputError('MISSING_OUTPUT', 'recording into an encoder needs options.output');
-  const yBytes = vectors * rows * 4;
+  const yBytes = storedBytes(vectors * rows, act);
   if (options.output) checkBuffer(options.output, 'output', yBytes, STORAGE);
 
   const temps: GPUBuffer[] = [];
   let xBuf: GPUBuffer;
   if (isArray) {
-    xBuf = device.createBuffer({ label: 'rans-gemv x', size: x.byteLength, usage: STORAGE | COPY_DST });
-    write(device, xBuf, x);
+    let data: ArrayBufferView;
+    if (act === 'f32') data = x as Float32Array;
+    else {
+      // f16 pairs per u32: an odd count is padded with a zero half.
+      const padded = new Uint16Array(2 * Math.ceil(available / 2));
+      if (bits) padded.set(bits);
+      else (x as Float32Array).forEach((v, i) => { padded[i] = toF16Bits(v); });
+      data = padded;
+    }
+    xBuf = device.createBuffer({ label: 'rans-gemv x', size: Math.max(4, data.byteLength), usage: STORAGE | COPY_DST });
+    write(device, xBuf, data);
     temps.push(xBuf);
-  } else xBuf = x;
+  } else xBuf = x as GPUBuffer;
   const y = options.output ?? device.createBuffer({ label: 'rans-gemv y', size: yBytes, usage: STORAGE | COPY_SRC });
   const encoder = options.encoder ?? device.createCommandEncoder({ label: 'rans-gemv matvec' });
   const pass = encoder.beginComputePass({ label: 'rans-gemv matvec' });
-  record(xBuf, vectors, y, pass);
+  if (act === 'f32') record(xBuf, vectors, y, pass, act);
+  else {
+    const products = scratchFor(device, owner, rows);
+    record(xBuf, vectors, products, pass, act);
+    recordPackF16(device, owner, products, vectors * rows, y, pass);
+  }
   pass.end();
   // The caller submits whenever it likes: a staged x buffer is left to garbage collection.
   if (options.encoder) return undefined;
@@ -208,10 +291,10 @@ function runProduct(
     encoder.copyBufferToBuffer(y, 0, read, 0, yBytes);
     device.queue.submit([encoder.finish()]);
     await read.mapAsync(MAP_READ);
-    const out = new Float32Array(read.getMappedRange().slice(0));
+    const bytes = read.getMappedRange().slice(0);
     read.destroy();
     temps.forEach((b) => b.destroy());
-    return out;
+    return act === 'f16' ? new Uint16Array(bytes, 0, vectors * rows) : new Float32Array(bytes);
   })();
 }
 
@@ -233,9 +316,11 @@ function checkMatrix(device: GPUDevice, m: GpuMatrix): void {
  * fusedMatVec(device, m, xBuf, { encoder, output: yBuf, vectors: 4 }); // inside a runtime
  * ```
  */
-export function fusedMatVec(device: GPUDevice, m: GpuMatrix, x: Float32Array | GPUBuffer, options: Recorded): void;
+export function fusedMatVec(device: GPUDevice, m: GpuMatrix, x: Activations, options: Recorded): void;
+export function fusedMatVec(device: GPUDevice, m: GpuMatrix, x: Uint16Array, options?: MatVecOptions): Promise<Uint16Array>;
+export function fusedMatVec(device: GPUDevice, m: GpuMatrix, x: Activations, options: F16Options): Promise<Uint16Array>;
 export function fusedMatVec(device: GPUDevice, m: GpuMatrix, x: Float32Array | GPUBuffer, options?: MatVecOptions): Promise<Float32Array>;
-export function fusedMatVec(device: GPUDevice, m: GpuMatrix, x: Float32Array | GPUBuffer, options: MatVecOptions = {}): Promise<Float32Array> | void {
+export function fusedMatVec(device: GPUDevice, m: GpuMatrix, x: Activations, options: MatVecOptions = {}): Promise<Float32Array | Uint16Array> | void {
   checkMatrix(device, m);
   const requested = options.mode ?? 'fused';
   if (!['fused', 'decode-then-q4', 'q4', 'auto'].includes(requested)) throw new InvalidInputError('BAD_MODE', `unknown mode '${requested}'`);
@@ -243,14 +328,14 @@ export function fusedMatVec(device: GPUDevice, m: GpuMatrix, x: Float32Array | G
     ? chooseMode(options.calibration ?? getCalibration(device), m.rows, m.cols, vectorsIn(x, m.cols, options), m.hostQ4)
     : requested;
   if (mode === 'q4' && !m.hostQ4) throw new InvalidInputError('MODE_UNAVAILABLE', "mode 'q4' needs a matrix uploaded with { q4: true }");
-  return runProduct(device, m.rows, m.cols, x, options, (xBuf, vectors, y, pass) => {
-    if (mode === 'fused') return recordFused(device, m, xBuf, vectors, y, pass);
-    if (mode === 'q4') return recordQ4(device, m, 'q4', xBuf, vectors, y, pass);
+  return runProduct(device, m, m.rows, m.cols, x, options, (xBuf, vectors, y, pass, act) => {
+    if (mode === 'fused') return recordFused(device, m, xBuf, vectors, y, pass, act);
+    if (mode === 'q4') return recordQ4(device, m, 'q4', xBuf, vectors, y, pass, act);
     if (!m.decodedReady) {
       recordDecode(device, m, pass);
       m.decodedReady = true;
     }
-    recordQ4(device, m, 'decoded', xBuf, vectors, y, pass);
+    recordQ4(device, m, 'decoded', xBuf, vectors, y, pass, act);
   });
 }
 
@@ -361,14 +446,16 @@ export function uploadDense(device: GPUDevice, weights: Float32Array, rows: numb
 export function denseMatVec(device: GPUDevice, d: GpuDenseMatrix, x: Float32Array | GPUBuffer, options: Recorded): void;
 export function denseMatVec(device: GPUDevice, d: GpuDenseMatrix, x: Float32Array | GPUBuffer, options?: MatVecOptions): Promise<Float32Array>;
 export function denseMatVec(device: GPUDevice, d: GpuDenseMatrix, x: Float32Array | GPUBuffer, options: MatVecOptions = {}): Promise<Float32Array> | void {
+  // The f32 yardstick: its kernel exists in one variant only.
+  if (options.activations === 'f16' || f16Bits(x)) throw new InvalidInputError('MODE_UNAVAILABLE', 'the dense f32 baseline takes f32 activations only');
   if (d.device !== device) throw new DeviceError('WRONG_DEVICE', 'the matrix was uploaded to another device');
   if (d.lost) throw new DeviceError('DEVICE_LOST', 'the device holding the matrix was lost or destroyed');
-  return runProduct(device, d.rows, d.cols, x, options, (xBuf, vectors, y, pass) => {
+  return runProduct(device, d, d.rows, d.cols, x, options, (xBuf, vectors, y, pass) => {
     const split = rowSplit(device, d.cols, 8);
     const kernel = getKernel(device, 'dense', { VECTORS: vectors, ...split.constants }, { reduction: split.reduction });
     const shape = uniform(device, d, 'dense shape', () => packUniform(kernel, 'shape', { rows: d.rows, cols: d.cols }));
     pass.setPipeline(kernel.pipeline);
     pass.setBindGroup(0, bindGroup(device, kernel, { shape, weights: d.weights, x: xBuf, y }));
     pass.dispatchWorkgroups(...dispatchSize(Math.ceil(d.rows / split.rowsPerWorkgroup)));
-  });
+  }) as Promise<Float32Array> | undefined;
 }

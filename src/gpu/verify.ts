@@ -1,20 +1,25 @@
 /**
  * GPU self-check of one compressed matrix, the same in Node (`rans-gemv verify --gpu`) and in a
  * browser page: the decode kernel's indices compared bit-exactly with the CPU reference, then
- * `fusedMatVec` in every mode for M = 1 and 4 on deterministic x against the f64 CPU product.
+ * `fusedMatVec` in every mode for M = 1 and 4, with f32 and with f16 activations, on deterministic
+ * x against the f64 CPU product.
  */
 import { decodeOnGpu, fusedMatVec, type MatVecMode } from './matvec.js';
 import { uploadMatrix } from './upload.js';
 import { packNibbles } from '../quantize/import.js';
 import type { QuantizedMatrix } from '../quantize/types.js';
 import type { EncodedMatrix } from '../rans/codec.js';
-import { F32_PRODUCT_TOLERANCE, maxRelativeError, referenceAbsProducts, referenceMatVec } from '../reference.js';
+import { fromF16Bits, toF16Bits } from '../quantize/half.js';
+import { F16_PRODUCT_TOLERANCE, F32_PRODUCT_TOLERANCE, maxRelativeError, referenceAbsProducts, referenceMatVec } from '../reference.js';
+import type { ActivationType } from './kernels.js';
 
 /** One check: the decode (mode `decode`, bit-exact or not) or one product (maxRelErr). */
 export interface GpuCheck {
   tensor: string;
   mode: MatVecMode | 'decode';
   vectors: number;
+  /** How x and y were stored (products only). */
+  activations?: ActivationType;
   /** Max |y − ref| / Σ|w·x| over outputs; 0 for the decode check when bit-exact. */
   maxRelErr: number;
   ok: boolean;
@@ -56,9 +61,17 @@ export async function verifyTensorOnGpu(device: GPUDevice, name: string, q: Quan
       const x = activations(vectors * q.cols, q.rows * 7 + vectors);
       const ref = referenceMatVec(q, x);
       const scale = referenceAbsProducts(q, x);
+      // f16: the kernels multiply the f16-rounded x, so the reference does too.
+      const xBits = Uint16Array.from(x, toF16Bits);
+      const xHalf = Float32Array.from(xBits, fromF16Bits);
+      const refHalf = referenceMatVec(q, xHalf);
+      const scaleHalf = referenceAbsProducts(q, xHalf);
       for (const mode of ['fused', 'decode-then-q4', 'q4'] as const) {
         const err = maxRelativeError(await fusedMatVec(device, m, x, { mode }), ref, scale);
-        out.push({ tensor: name, mode, vectors, maxRelErr: err, ok: err <= F32_PRODUCT_TOLERANCE });
+        out.push({ tensor: name, mode, vectors, activations: 'f32', maxRelErr: err, ok: err <= F32_PRODUCT_TOLERANCE });
+        const yHalf = await fusedMatVec(device, m, xBits, { mode });
+        const errHalf = maxRelativeError(Float32Array.from(yHalf, fromF16Bits), refHalf, scaleHalf);
+        out.push({ tensor: name, mode, vectors, activations: 'f16', maxRelErr: errHalf, ok: errHalf <= F16_PRODUCT_TOLERANCE });
       }
     }
   } finally {

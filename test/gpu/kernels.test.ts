@@ -7,7 +7,8 @@ import { importMlx } from '../../src/quantize/import.js';
 import { packNibbles } from '../../src/quantize/import.js';
 import type { QuantizerKind } from '../../src/quantize/types.js';
 import { firstMismatch, rng, weights } from '../helpers.js';
-import { F32_PRODUCT_TOLERANCE, maxRelativeError, referenceAbsProducts, referenceMatVec } from '../../src/reference.js';
+import { F16_PRODUCT_TOLERANCE, F32_PRODUCT_TOLERANCE, maxRelativeError, referenceAbsProducts, referenceMatVec } from '../../src/reference.js';
+import { fromF16Bits, toF16Bits } from '../../src/quantize/half.js';
 import { useDevice } from './setup.js';
 
 const gpu = useDevice();
@@ -23,6 +24,12 @@ function randomX(n: number, seed: number): Float32Array<ArrayBuffer> {
   return Float32Array.from({ length: n }, () => r() * 2 - 1);
 }
 
+/** x rounded to f16: its bit patterns and the f32 values they stand for (what the kernels multiply). */
+function toF16(x: Float32Array): { bits: Uint16Array; values: Float32Array } {
+  const bits = Uint16Array.from(x, toF16Bits);
+  return { bits, values: Float32Array.from(bits, fromF16Bits) };
+}
+
 async function checkAllModes(c: CompressedMatrix, vectors: number[], opts: { maxBindingBytes?: number } = {}) {
   const { device } = gpu.get();
   const m = uploadMatrix(device, { params: c.quantized, encoded: c.encoded }, { q4: true, ...opts });
@@ -33,10 +40,18 @@ async function checkAllModes(c: CompressedMatrix, vectors: number[], opts: { max
       const x = randomX(v * c.quantized.cols, v);
       const ref = referenceMatVec(c.quantized, x);
       const sums = referenceAbsProducts(c.quantized, x);
+      // f16 activations: the kernels multiply the f16-rounded x, so that is the reference's x.
+      const half = toF16(x);
+      const refHalf = referenceMatVec(c.quantized, half.values);
+      const sumsHalf = referenceAbsProducts(c.quantized, half.values);
       for (const mode of MODES) {
         const y = await fusedMatVec(device, m, x, { mode });
         expect(y.length).toBe(ref.length);
         expect(maxRelativeError(y, ref, sums), `${mode} M=${v}`).toBeLessThan(F32_PRODUCT_TOLERANCE);
+        const yHalf = await fusedMatVec(device, m, half.bits, { mode });
+        expect(yHalf).toBeInstanceOf(Uint16Array);
+        expect(yHalf.length).toBe(ref.length);
+        expect(maxRelativeError(Float32Array.from(yHalf, fromF16Bits), refHalf, sumsHalf), `${mode} M=${v} f16`).toBeLessThan(F16_PRODUCT_TOLERANCE);
       }
     }
     return m.parts.length;
@@ -117,6 +132,40 @@ describe('kernels on real WebGPU vs the CPU reference', () => {
     const first = x.subarray(0, 256);
     expect(maxRelativeError(new Float32Array(read2.getMappedRange().slice(0)), referenceMatVec(c.quantized, first), referenceAbsProducts(c.quantized, first))).toBeLessThan(F32_PRODUCT_TOLERANCE);
     m.destroy();
+  });
+
+  it('f16 activations in GPU buffers on the encoder path: odd columns and M = 3 (pairs straddle words)', async () => {
+    const { device } = gpu.get();
+    const rows = 41, cols = 135, vectors = 3;
+    const c = compress(rows, cols, { groupSize: 32 });
+    const m = uploadMatrix(device, { params: c.quantized, encoded: c.encoded }, { q4: true });
+    const half = toF16(randomX(vectors * cols, 12));
+    const padded = new Uint16Array(2 * Math.ceil(half.bits.length / 2));
+    padded.set(half.bits);
+    const xBuf = device.createBuffer({ size: padded.byteLength, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
+    device.queue.writeBuffer(xBuf, 0, padded);
+    const yBytes = 4 * Math.ceil((vectors * rows) / 2);
+    const ref = referenceMatVec(c.quantized, half.values), sums = referenceAbsProducts(c.quantized, half.values);
+    for (const mode of MODES) {
+      const yBuf = device.createBuffer({ size: yBytes, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC });
+      const read = device.createBuffer({ size: yBytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+      const encoder = device.createCommandEncoder();
+      fusedMatVec(device, m, xBuf, { encoder, output: yBuf, activations: 'f16', mode });
+      encoder.copyBufferToBuffer(yBuf, 0, read, 0, yBytes);
+      device.queue.submit([encoder.finish()]);
+      await read.mapAsync(GPUMapMode.READ);
+      const y = new Uint16Array(read.getMappedRange().slice(0), 0, vectors * rows);
+      expect(maxRelativeError(Float32Array.from(y, fromF16Bits), ref, sums), mode).toBeLessThan(F16_PRODUCT_TOLERANCE);
+      read.destroy(); yBuf.destroy();
+    }
+    // A Float32Array x with activations: 'f16' is rounded on the host: the same products.
+    const fromF32 = await fusedMatVec(device, m, randomX(vectors * cols, 12), { activations: 'f16' });
+    expect(maxRelativeError(Float32Array.from(fromF32, fromF16Bits), ref, sums)).toBeLessThan(F16_PRODUCT_TOLERANCE);
+    // Too small an f16 output buffer, and f16 bits declared f32, are typed errors.
+    const small = device.createBuffer({ size: yBytes - 4, usage: GPUBufferUsage.STORAGE });
+    expect(() => fusedMatVec(device, m, xBuf, { encoder: device.createCommandEncoder(), output: small, activations: 'f16' })).toThrowError(expect.objectContaining({ code: 'SHAPE_MISMATCH' }));
+    expect(() => fusedMatVec(device, m, half.bits, { activations: 'f32' })).toThrowError(expect.objectContaining({ code: 'BAD_ACTIVATIONS' }));
+    small.destroy(); xBuf.destroy(); m.destroy();
   });
 
   it("mode 'auto' follows the calibration and still computes the product", async () => {
