@@ -20,7 +20,9 @@ struct Q4Shape {
 }
 
 @group(0) @binding(0) var<uniform> shape: Q4Shape;
-@group(0) @binding(1) var<storage, read> nibbles: array<u32>;
+// As vec4s: a step of four words is one 16-byte load when rows are a multiple of 32 columns (the
+// host rounds these buffers up to 16 bytes); other shapes read single words out of the vec4s.
+@group(0) @binding(1) var<storage, read> nibbles: array<vec4<u32>>;
 @group(0) @binding(2) var<storage, read> params: array<u32>;
 @group(0) @binding(11) var<storage, read_write> y: array<f32>;
 
@@ -28,6 +30,7 @@ override VECTORS: u32 = 1u;
 // u32 words an invocation reads per row and step (1..MAX_Q4_WORDS). The host picks it so that
 // 8·WORDS divides the group size (a step never crosses a group) and WORDS·VECTORS ≤ 8 (registers).
 override WORDS: u32 = 4u;
+const_assert MAX_Q4_WORDS == 4u; // one vec4<u32> of nibbles per step
 
 // A nibble q at bits 4j (j < 4) masked in place and OR-ed into the mantissa of 2^23 is the float
 // 2^23 + q·16^j, exactly; subtracting 2^23 leaves q·16^j, and the activation it multiplies is
@@ -60,7 +63,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) groups: 
     var xs: array<f32, MAX_VECTORS>;
     for (var m = 0u; m < VECTORS; m++) {
       var sum = vec4<f32>(0.0);
-      for (var k = 0u; k < WORDS; k++) {
+      for (var k = 0u; k < MAX_Q4_WORDS; k++) {
+        if (k >= WORDS) {
+          break;
+        }
         let v = load_x8(m, c0 + 8u * k);
         sum += v[0] + v[1];
         xv[m][2u * k] = v[0] * NIBBLE_SCALES;
@@ -70,23 +76,25 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) groups: 
     }
     // Only a row's last step can run past its words: those read as 0 (their x are 0 too).
     let whole = w0 + WORDS <= words_per_row;
+    let aligned = whole && WORDS == 4u && words_per_row % 4u == 0u;
     for (var r = 0u; r < ROWS_PER_GROUP; r++) {
       let row = row0 + r;
       if (row < shape.rows) {
         let base = row * words_per_row + w0;
         // Explicit zeros: a declaration without initializer in a loop is not re-zeroed by every compiler.
         var dots = array<f32, MAX_VECTORS>();
-        var words = array<u32, MAX_Q4_WORDS>();
-        if (whole) {
-          for (var k = 0u; k < WORDS; k++) {
-            words[k] = nibbles[base + k];
-          }
+        var words = vec4<u32>();
+        if (aligned) {
+          words = nibbles[base >> 2u];
         } else {
-          for (var k = 0u; w0 + k < words_per_row; k++) {
-            words[k] = nibbles[base + k];
+          for (var k = 0u; k < WORDS && w0 + k < words_per_row; k++) {
+            words[k] = nibbles[(base + k) >> 2u][(base + k) & 3u];
           }
         }
-        for (var k = 0u; k < WORDS; k++) {
+        for (var k = 0u; k < MAX_Q4_WORDS; k++) {
+          if (k >= WORDS) {
+            break;
+          }
           let word = words[k];
           let low = scaled_nibbles(word);
           let high = scaled_nibbles(word >> 16u);

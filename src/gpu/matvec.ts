@@ -110,7 +110,7 @@ function recordDecode(device: GPUDevice, m: GpuMatrix, pass: GPUComputePassEncod
   const kernel = getKernel(device, 'decode', streamConstants(m));
   pass.setPipeline(kernel.pipeline);
   for (const part of m.parts) {
-    part.decoded ??= device.createBuffer({ label: 'rans-gemv decoded q4', size: Math.max(4, part.rows * Math.ceil(m.cols / 8) * 4), usage: STORAGE | COPY_SRC });
+    part.decoded ??= device.createBuffer({ label: 'rans-gemv decoded q4', size: Math.max(16, Math.ceil((part.rows * Math.ceil(m.cols / 8)) / 4) * 16), usage: STORAGE | COPY_SRC }); // q4.wgsl reads vec4s
     const shape = uniform(device, part, 'decode shape', () => streamUniform(m, kernel, part));
     pass.setBindGroup(0, bindGroup(device, kernel, { shape, ...streamBuffers(m, part), nibbles: part.decoded }));
     pass.dispatchWorkgroups(part.tiles);

@@ -78,9 +78,9 @@ export interface GpuMatrix {
 }
 
 
-function buffer(device: GPUDevice, data: ArrayBufferView, label: string, extraUsage = 0): GPUBuffer {
-  // Zero-length bindings are invalid: keep at least one u32.
-  const size = Math.max(4, Math.ceil(data.byteLength / 4) * 4);
+function buffer(device: GPUDevice, data: ArrayBufferView, label: string, extraUsage = 0, align = 4): GPUBuffer {
+  // Zero-length bindings are invalid: keep at least one element.
+  const size = Math.max(align, Math.ceil(data.byteLength / align) * align);
   const b = device.createBuffer({ label, size, usage: STORAGE | COPY_DST | extraUsage, mappedAtCreation: true });
   new Uint8Array(b.getMappedRange()).set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
   b.unmap();
@@ -159,7 +159,8 @@ export function uploadMatrix(device: GPUDevice, source: MatrixSource, options: U
   const close = (end: number) => {
     const firstRow = first * g.rowsPerTile, lastRow = Math.min(p.rows, end * g.rowsPerTile);
     const streams = buffer(device, e.data.subarray(base[first], base[end]), `${label} streams ${parts.length}`);
-    const q4 = packed ? buffer(device, packed.subarray(firstRow * wordsPerRow, lastRow * wordsPerRow), `${label} q4 ${parts.length}`) : null;
+    // q4.wgsl reads the nibbles as vec4s: 16-byte multiples.
+    const q4 = packed ? buffer(device, packed.subarray(firstRow * wordsPerRow, lastRow * wordsPerRow), `${label} q4 ${parts.length}`, 0, 16) : null;
     parts.push({ firstTile: first, tiles: end - first, firstRow, rows: lastRow - firstRow, streams, q4, decoded: null });
     first = end;
   };
