@@ -5,9 +5,9 @@
 // The nibbles of this dispatch's rows only (from row tile_offset · rows_per_tile on).
 @group(0) @binding(4) var<storage, read_write> nibbles: array<u32>;
 
-// A decoded pair as two nibbles in column order (first index in the low nibble).
-fn column_order(pair: u32) -> u32 {
-  return (pair >> 4u) | ((pair & 15u) << 4u);
+// A step's two indices as nibbles in column order (first index in the low nibble).
+fn column_order(entry: u32) -> u32 {
+  return ((entry & TABLE_FIRST_INDEX_MASK) >> (TABLE_PAIR_SHIFT + 4u)) | ((entry & TABLE_SECOND_INDEX_MASK) >> (TABLE_PAIR_SHIFT - 4u));
 }
 
 @compute @workgroup_size(WG_SIZE)
@@ -38,8 +38,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       for (var c = col0; c < col1; c += 2u) {
         ca = decode_step(ls.a, ca);
         cb = decode_step(lane_b, cb);
-        var two_a = column_order(ca.pair);
-        var two_b = column_order(cb.pair);
+        var two_a = column_order(ca.entry);
+        var two_b = column_order(cb.entry);
         // An odd segment's pad is dropped.
         if (c + 1u == col1) {
           two_a &= 15u;

@@ -9,6 +9,15 @@
 
 override VECTORS: u32 = 1u;
 
+// A step's two indices read in place from its table entry (nibble_floats.wgsl): first·2^16 and
+// second·2^12; the activations they multiply are pre-scaled by 2^−16 and 2^−12.
+const INDEX_MASKS = vec2<u32>(TABLE_FIRST_INDEX_MASK, TABLE_SECOND_INDEX_MASK);
+const PAIR_SCALES = vec2<f32>(1.0 / 65536.0, 1.0 / 4096.0);
+
+fn scaled_indices(entry: u32) -> vec2<f32> {
+  return masked_to_f32x2(vec2<u32>(entry) & INDEX_MASKS);
+}
+
 // The segment partials pass through the decode table's workgroup memory (below).
 const_assert (1u << MIN_PRECISION) >= MAX_LANES_PER_TILE * MAX_VECTORS;
 
@@ -49,14 +58,14 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         for (; c + 4u <= group_end; c += 4u) {
           ca = decode_step(ls.a, ca);
           cb = decode_step(lane_b, cb);
-          let qa0 = vec2<f32>(f32(ca.pair >> 4u), f32(ca.pair & 15u));
-          let qb0 = vec2<f32>(f32(cb.pair >> 4u), f32(cb.pair & 15u));
+          let qa0 = scaled_indices(ca.entry);
+          let qb0 = scaled_indices(cb.entry);
           ca = decode_step(ls.a, ca);
           cb = decode_step(lane_b, cb);
-          let qa = vec4<f32>(qa0, f32(ca.pair >> 4u), f32(ca.pair & 15u));
-          let qb = vec4<f32>(qb0, f32(cb.pair >> 4u), f32(cb.pair & 15u));
+          let qa = vec4<f32>(qa0, scaled_indices(ca.entry));
+          let qb = vec4<f32>(qb0, scaled_indices(cb.entry));
           for (var m = 0u; m < VECTORS; m++) {
-            let xq = x_quad(m * cols + c);
+            let xq = x_quad(m * cols + c) * vec4<f32>(PAIR_SCALES, PAIR_SCALES);
             dot_a[m] += dot(qa, xq);
             dot_b[m] += dot(qb, xq);
           }
@@ -64,14 +73,15 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         for (; c < group_end; c += 2u) {
           ca = decode_step(ls.a, ca);
           cb = decode_step(lane_b, cb);
-          let qa = vec2<f32>(f32(ca.pair >> 4u), f32(ca.pair & 15u));
-          let qb = vec2<f32>(f32(cb.pair >> 4u), f32(cb.pair & 15u));
+          let qa = scaled_indices(ca.entry);
+          let qb = scaled_indices(cb.entry);
           let paired = c + 1u < group_end;
           for (var m = 0u; m < VECTORS; m++) {
             var xp = vec2<f32>(x_at(m * cols + c), 0.0);
             if (paired) {
               xp.y = x_at(m * cols + c + 1u);
             }
+            xp *= PAIR_SCALES;
             dot_a[m] += dot(qa, xp);
             dot_b[m] += dot(qb, xp);
           }

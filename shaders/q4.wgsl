@@ -1,6 +1,7 @@
 // Plain 4-bit GEMV baseline on the same quantization: nibbles u32 [rows, ceil(cols/8)] (index k
 // in bits 4·(k mod 8) of word k/8) plus one packed scale/bias per group. Preceded by
-// rows_{subgroup,workgroup}.wgsl, params.wgsl, an activation variant and activations.wgsl.
+// rows_{subgroup,workgroup}.wgsl, params.wgsl, nibble_floats.wgsl, an activation variant and
+// activations.wgsl.
 //
 // Each invocation reads WORDS consecutive u32 (8·WORDS weights, one group) per row per step,
 // coalesced across the workgroup; the activations are loaded once per step and reused for all
@@ -32,17 +33,13 @@ override VECTORS: u32 = 1u;
 override WORDS: u32 = 4u;
 const_assert MAX_Q4_WORDS == 4u; // one vec4<u32> of nibbles per step
 
-// A nibble q at bits 4j (j < 4) masked in place and OR-ed into the mantissa of 2^23 is the float
-// 2^23 + q·16^j, exactly; subtracting 2^23 leaves q·16^j, and the activation it multiplies is
-// pre-scaled by 16^-j (exact: a power of two), so each product is the same f32 as q·x.
+// The four nibbles in bits 0..15 of a word are read in place as q_j·16^j (nibble_floats.wgsl);
+// the activations they multiply are pre-scaled by 16^−j.
 const NIBBLE_MASKS = vec4<u32>(0xfu, 0xf0u, 0xf00u, 0xf000u);
 const NIBBLE_SCALES = vec4<f32>(1.0, 1.0 / 16.0, 1.0 / 256.0, 1.0 / 4096.0);
-const TWO_POW_23_BITS = 0x4b000000u;
-const TWO_POW_23 = 8388608.0;
 
-// The nibbles in bits 0..15 of `half`, as q_j·16^j (bits 16..31 are masked off).
 fn scaled_nibbles(half: u32) -> vec4<f32> {
-  return bitcast<vec4<f32>>((vec4<u32>(half) & NIBBLE_MASKS) | vec4<u32>(TWO_POW_23_BITS)) - vec4<f32>(TWO_POW_23);
+  return masked_to_f32(vec4<u32>(half) & NIBBLE_MASKS);
 }
 
 @compute @workgroup_size(ROW_THREADS)

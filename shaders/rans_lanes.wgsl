@@ -136,7 +136,7 @@ fn start_lanes(lid: u32, t: Tile) -> Lanes {
     let lo = cumulative_pair(s);
     let hi = min(cumulative_pair(s + 1u), TABLE_SIZE); // clamped: corrupt tables stay in bounds
     for (var slot = lo; slot < hi; slot++) {
-      table[slot] = s | ((slot - lo) << TABLE_OFFSET_SHIFT) | ((hi - lo) << TABLE_FREQ_SHIFT);
+      table[slot] = (slot - lo) | (s << TABLE_PAIR_SHIFT) | ((hi - lo) << TABLE_FREQ_SHIFT);
     }
   }
   var ls: Lanes;
@@ -212,7 +212,7 @@ struct Coder {
   x: u32,     // coder state, in [L, 2^32) between steps
   k: u32,     // 16-bit words read so far
   unit: u32,  // the u32 holding word k, the next word to read (prefetched)
-  pair: u32,  // the pair the last step decoded: first index in bits 4-7, second in bits 0-3
+  entry: u32, // the table entry of the last step: its pair's first index in bits 16-19, second in 12-15
 }
 
 fn first_coder(ln: Lane) -> Coder {
@@ -226,12 +226,12 @@ fn first_coder(ln: Lane) -> Coder {
 // steps), and its load runs a step or more before the word is needed.
 fn decode_step(ln: Lane, c: Coder) -> Coder {
   let e = table[c.x & (TABLE_SIZE - 1u)];
-  let x = (e >> TABLE_FREQ_SHIFT) * (c.x >> PRECISION) + ((e >> TABLE_OFFSET_SHIFT) & TABLE_FIELD_MASK);
+  let x = (e >> TABLE_FREQ_SHIFT) * (c.x >> PRECISION) + (e & TABLE_OFFSET_MASK);
   let refill = x < STATE_LOWER_BOUND;
-  let word = (c.unit >> ((c.k & 1u) * 16u)) & 0xffffu;
+  let word = select(c.unit, c.unit >> 16u, (c.k & 1u) == 1u) & 0xffffu;
   let k = c.k + u32(refill);
   let unit = select(c.unit, lane_unit(ln, k >> 1u), refill && (c.k & 1u) == 1u);
-  return Coder(select(x, (x << 16u) | word, refill), k, unit, e & TABLE_PAIR_MASK);
+  return Coder(select(x, (x << 16u) | word, refill), k, unit, e);
 }
 
 // An intact lane ends in state L with every word read (the last unit's high half may be padding).

@@ -13,13 +13,16 @@ export const CODER = {
   MIN_PRECISION: 11,
   MAX_PRECISION: 12,
   /**
-   * Decode-table entry, one u32 per slot: `[31:20] frequency | [19:8] slot − cumulative | [7:0] pair`
-   * (pair = 16·first index + second). Frequencies are < 2^12, so both 12-bit fields fit.
+   * Decode-table entry, one u32 per slot: `[31:20] frequency | [19:12] pair | [11:0] slot − cumulative`
+   * (pair = 16·first index + second: the first index in bits 16–19, the second in bits 12–15).
+   * Frequencies and offsets are < 2^12. The offset needs no shift, and each index can be masked
+   * in place and read as a float without a shift or a conversion (nibble_floats.wgsl).
    */
   TABLE_FREQ_SHIFT: 20,
-  TABLE_OFFSET_SHIFT: 8,
-  TABLE_FIELD_MASK: 0xfff,
-  TABLE_PAIR_MASK: 0xff,
+  TABLE_PAIR_SHIFT: 12,
+  TABLE_OFFSET_MASK: 0xfff,
+  TABLE_FIRST_INDEX_MASK: 0xf0000,
+  TABLE_SECOND_INDEX_MASK: 0xf000,
 } as const;
 
 /** Geometry of the stream kernels (fused, decode) and of the row kernels (q4, dense). */
@@ -48,7 +51,8 @@ if ((1 << CODER.MIN_PRECISION) < KERNEL.MAX_LANES_PER_TILE * KERNEL.MAX_VECTORS)
   throw new Error('constants: the decode table cannot hold the segment partials of a full tile');
 }
 // Table fields: a frequency or an offset < 2^12 must fit its 12-bit field, the pair its 8 bits.
-if (CODER.MAX_PRECISION > 12 || CODER.TABLE_FREQ_SHIFT - CODER.TABLE_OFFSET_SHIFT !== 12 || CODER.TABLE_OFFSET_SHIFT !== 8) {
+if (CODER.MAX_PRECISION > 12 || CODER.TABLE_OFFSET_MASK !== 2 ** CODER.TABLE_PAIR_SHIFT - 1 || CODER.TABLE_FREQ_SHIFT - CODER.TABLE_PAIR_SHIFT !== 8
+  || CODER.TABLE_SECOND_INDEX_MASK !== 15 << CODER.TABLE_PAIR_SHIFT || CODER.TABLE_FIRST_INDEX_MASK !== 15 << (CODER.TABLE_PAIR_SHIFT + 4)) {
   throw new Error('constants: decode-table entry fields overlap');
 }
 

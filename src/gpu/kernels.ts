@@ -16,10 +16,10 @@ import { WGSL_FILES } from './shaders.generated.js';
  * sums are reduced) and `x` → x_f32 | x_f16 (how activations are stored).
  */
 export const KERNEL_FILES = {
-  fused: ['params', 'x', 'rans_lanes', 'fused'],
+  fused: ['params', 'nibble_floats', 'x', 'rans_lanes', 'fused'],
   decode: ['rans_lanes', 'decode'],
   xsum: ['x', 'xsum'],
-  q4: ['rows', 'params', 'x', 'activations', 'q4'],
+  q4: ['rows', 'params', 'nibble_floats', 'x', 'activations', 'q4'],
   dense: ['rows', 'x', 'activations', 'dense'],
   pack_f16: ['pack_f16'],
 } as const;

@@ -124,9 +124,10 @@ export function encodeIndices(
 }
 
 /**
- * Decode table of the pair alphabet, one u32 per slot: pair (bits 0–7: first index in bits 4–7,
- * second in bits 0–3), slot − c_pair (bits 8–19), f_pair (bits 20–31; < 2^12 by construction).
- * The WGSL kernels build the same entries from the cumulative pair frequencies.
+ * Decode table of the pair alphabet, one u32 per slot, laid out as `CODER` in src/constants.ts
+ * says: f_pair (bits 20–31; < 2^12 by construction), pair (bits 12–19: first index in bits
+ * 16–19, second in 12–15), slot − c_pair (bits 0–11). The WGSL kernels build the same entries
+ * from the cumulative pair frequencies.
  *
  * @example
  * ```ts
@@ -143,7 +144,7 @@ export function decodeTable(freqs: Uint16Array, precision: number): Uint32Array 
   const cum = cumulative(pairs);
   const lut = new Uint32Array(2 ** precision);
   for (let s = 0; s < PAIR_ALPHABET; s++) {
-    for (let slot = cum[s]; slot < cum[s + 1]; slot++) lut[slot] = (s | ((slot - cum[s]) << CODER.TABLE_OFFSET_SHIFT) | (pairs[s] << CODER.TABLE_FREQ_SHIFT)) >>> 0;
+    for (let slot = cum[s]; slot < cum[s + 1]; slot++) lut[slot] = ((slot - cum[s]) | (s << CODER.TABLE_PAIR_SHIFT) | (pairs[s] << CODER.TABLE_FREQ_SHIFT)) >>> 0;
   }
   return lut;
 }
@@ -193,9 +194,9 @@ export function decodeIndices(enc: EncodedMatrix, out?: Uint8Array): Uint8Array 
         for (let i = r * cols + col0, end = r * cols + col1; i < end; i += 2) {
           // x is held as int32 bits (V8 keeps it in a register); every true value is < 2^32.
           const e = lut[x & mask];
-          result[i] = (e >>> 4) & 15;
-          if (i + 1 < end) result[i + 1] = e & 15; // else: the pad of an odd segment
-          x = (Math.imul(e >>> CODER.TABLE_FREQ_SHIFT, x >>> P) + ((e >>> CODER.TABLE_OFFSET_SHIFT) & CODER.TABLE_FIELD_MASK)) | 0;
+          result[i] = (e >>> (CODER.TABLE_PAIR_SHIFT + 4)) & 15;
+          if (i + 1 < end) result[i + 1] = (e >>> CODER.TABLE_PAIR_SHIFT) & 15; // else: the pad of an odd segment
+          x = (Math.imul(e >>> CODER.TABLE_FREQ_SHIFT, x >>> P) + (e & CODER.TABLE_OFFSET_MASK)) | 0;
           if (x >>> 16 === 0) {
             if (k === lenWords) throw new StreamError('STREAM_OVERRUN', `${where()} reads past its ${lenWords / 2} units`, lane);
             if (k === stripedWords) p = 2 * tailStart;
