@@ -33,7 +33,14 @@ describe('npm run bench (tiny preset, headless Chromium)', () => {
       for (const k of s.kernels) {
         expect(k.verified, `${s.name} ${k.kernel}`).toBe(true);
         expect(k.medianMs).toBeGreaterThan(0);
+        // Interleaved rounds: every timed kernel has a per-round ratio to dense f32 and to q4.
+        expect(k.vsDense!.min).toBeGreaterThan(0);
+        expect(k.vsDense!.min).toBeLessThanOrEqual(k.vsDense!.median);
+        expect(k.vsDense!.median).toBeLessThanOrEqual(k.vsDense!.max);
+        expect(k.vsQ4!.median).toBeGreaterThan(0);
       }
+      expect(s.kernels.find((k) => k.kernel === 'dense-f32')!.vsDense).toEqual({ median: 1, min: 1, max: 1 });
+      expect(s.fusedOverQ4).toBe(s.kernels.find((k) => k.kernel === 'fused')!.vsQ4!.median);
     }
     if (result.device.software) expect(result.device.label).toBe('software (SwiftShader)');
     const calibration = JSON.parse(readFileSync(join(out, files.find((f) => f.startsWith('calibration-'))!), 'utf8'));
