@@ -19,27 +19,19 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let first_row = shape.tile_offset * shape.rows_per_tile;
     let col0 = ls.a.col0;
     let col1 = ls.a.col1;
-    var ca = first_coder(ls.a);
-    var cb = first_coder(ls.b);
-    var lane_b = ls.b;
-    var cb_end = cb;
+    var coders = start_pair(ls);
     for (var i = 0u; i < ls.rows_a; i++) {
-      // Past lane b's rows (or with no b at all) b mirrors a: same reads, results dropped.
-      if (i == ls.rows_b) {
-        cb_end = cb;
-        lane_b = ls.a;
-        cb = ca;
-      }
+      coders = begin_row(ls, coders, i);
       let out_a = (ls.a.row0 + i - first_row) * words_per_row;
       let out_b = (ls.b.row0 + i - first_row) * words_per_row;
       var word_a = 0u;
       var word_b = 0u;
       // Pairs start at even offsets from col0 (a multiple of 8), so a pair never straddles words.
       for (var c = col0; c < col1; c += 2u) {
-        ca = decode_step(ls.a, ca);
-        cb = decode_step(lane_b, cb);
-        var two_a = column_order(ca.entry);
-        var two_b = column_order(cb.entry);
+        coders.a = decode_step(ls.a, coders.a);
+        coders.b = decode_step(coders.lane_b, coders.b);
+        var two_a = column_order(coders.a.entry);
+        var two_b = column_order(coders.b.entry);
         // An odd segment's pad is dropped.
         if (c + 1u == col1) {
           two_a &= 15u;
@@ -58,12 +50,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         }
       }
     }
-    if (ls.rows_b == ls.rows_a) {
-      cb_end = cb;
-    }
-    finish_lane(ls.a, ca);
-    if (ls.has_b) {
-      finish_lane(ls.b, cb_end);
-    }
+    finish_pair(ls, coders);
   }
 }

@@ -32,17 +32,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let gs = shape.group_size;
     let col0 = ls.a.col0;
     let col1 = ls.a.col1;
-    var ca = first_coder(ls.a);
-    var cb = first_coder(ls.b);
-    var lane_b = ls.b;
-    var cb_end = cb;
+    var coders = start_pair(ls);
     for (var i = 0u; i < ls.rows_a; i++) {
-      // Past lane b's rows (or with no b at all) b mirrors a: same reads, results dropped.
-      if (i == ls.rows_b) {
-        cb_end = cb;
-        lane_b = ls.a;
-        cb = ca;
-      }
+      coders = begin_row(ls, coders, i);
       for (var m = 0u; m < VECTORS; m++) {
         acc_a[m] = 0.0;
         acc_b[m] = 0.0;
@@ -56,14 +48,14 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         // Two steps (four weights per lane) per iteration; group sizes are even, so only a
         // row's last group can end on a lone weight (odd cols), handled after the loop.
         for (; c + 4u <= group_end; c += 4u) {
-          ca = decode_step(ls.a, ca);
-          cb = decode_step(lane_b, cb);
-          let qa0 = scaled_indices(ca.entry);
-          let qb0 = scaled_indices(cb.entry);
-          ca = decode_step(ls.a, ca);
-          cb = decode_step(lane_b, cb);
-          let qa = vec4<f32>(qa0, scaled_indices(ca.entry));
-          let qb = vec4<f32>(qb0, scaled_indices(cb.entry));
+          coders.a = decode_step(ls.a, coders.a);
+          coders.b = decode_step(coders.lane_b, coders.b);
+          let qa0 = scaled_indices(coders.a.entry);
+          let qb0 = scaled_indices(coders.b.entry);
+          coders.a = decode_step(ls.a, coders.a);
+          coders.b = decode_step(coders.lane_b, coders.b);
+          let qa = vec4<f32>(qa0, scaled_indices(coders.a.entry));
+          let qb = vec4<f32>(qb0, scaled_indices(coders.b.entry));
           for (var m = 0u; m < VECTORS; m++) {
             let xq = x_quad(m * cols + c) * vec4<f32>(PAIR_SCALES, PAIR_SCALES);
             dot_a[m] += dot(qa, xq);
@@ -71,10 +63,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
           }
         }
         for (; c < group_end; c += 2u) {
-          ca = decode_step(ls.a, ca);
-          cb = decode_step(lane_b, cb);
-          let qa = scaled_indices(ca.entry);
-          let qb = scaled_indices(cb.entry);
+          coders.a = decode_step(ls.a, coders.a);
+          coders.b = decode_step(coders.lane_b, coders.b);
+          let qa = scaled_indices(coders.a.entry);
+          let qb = scaled_indices(coders.b.entry);
           let paired = c + 1u < group_end;
           for (var m = 0u; m < VECTORS; m++) {
             var xp = vec2<f32>(x_at(m * cols + c), 0.0);
@@ -87,7 +79,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
           }
         }
         let pa = unpack_params(params[(ls.a.row0 + i) * shape.groups_per_row + g], shape.bf16_params != 0u);
-        let pb = unpack_params(params[(lane_b.row0 + i) * shape.groups_per_row + g], shape.bf16_params != 0u);
+        let pb = unpack_params(params[(coders.lane_b.row0 + i) * shape.groups_per_row + g], shape.bf16_params != 0u);
         for (var m = 0u; m < VECTORS; m++) {
           let sx = x_group_sums[m * shape.groups_per_row + g];
           acc_a[m] += pa.x * dot_a[m] + pa.y * sx;
@@ -103,13 +95,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         }
       }
     }
-    if (ls.rows_b == ls.rows_a) {
-      cb_end = cb;
-    }
-    finish_lane(ls.a, ca);
-    if (ls.has_b) {
-      finish_lane(ls.b, cb_end);
-    }
+    finish_pair(ls, coders);
   }
   // Rows cut into segments (then one row per lane): add the segments' partials, passed through
   // the decode table's workgroup memory once every lane is done with it, so the kernel needs no

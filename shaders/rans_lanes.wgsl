@@ -74,7 +74,7 @@ struct Lane {
 }
 
 // An invocation's two lanes. `b` exists when its block does (has_b); a lone block's invocation
-// and the rows past a short last block decode lane a twice (the kernels' row loops).
+// and the rows past a short last block decode lane a twice (LanePair, below).
 struct Lanes {
   in_use: bool,   // the invocation has lanes (workgroups are rounded up)
   has_b: bool,
@@ -240,5 +240,41 @@ fn finish_lane(ln: Lane, c: Coder) {
   if (c.x != STATE_LOWER_BOUND || !(c.k == ln.words || padding_only)) {
     atomicAdd(&status[0], 1u);
     atomicMin(&status[1], ln.index);
+  }
+}
+
+// The coders of an invocation's two lanes. Lane b may code fewer rows than lane a (a tile's
+// short last block) or none (a lone block): from its last row on, b mirrors a — it decodes lane
+// a's stream again (same reads, results dropped) — after its own final state was kept in b_end.
+struct LanePair {
+  a: Coder,
+  b: Coder,
+  lane_b: Lane,  // the lane b decodes now: ls.b, then ls.a once mirroring
+  b_end: Coder,  // lane b's state after its last row
+}
+
+fn start_pair(ls: Lanes) -> LanePair {
+  let a = first_coder(ls.a);
+  let b = first_coder(ls.b);
+  return LanePair(a, b, ls.b, b);
+}
+
+// Call before decoding row i of lane a.
+fn begin_row(ls: Lanes, p: LanePair, i: u32) -> LanePair {
+  if (i != ls.rows_b) {
+    return p;
+  }
+  return LanePair(p.a, p.a, ls.a, p.b);
+}
+
+// The end-of-stream checks of both lanes, after lane a's last row.
+fn finish_pair(ls: Lanes, p: LanePair) {
+  finish_lane(ls.a, p.a);
+  if (ls.has_b) {
+    var b = p.b_end;
+    if (ls.rows_b == ls.rows_a) {
+      b = p.b;
+    }
+    finish_lane(ls.b, b);
   }
 }
