@@ -5,9 +5,9 @@
 import { KERNEL } from '../constants.js';
 import { InvalidInputError, StreamError } from '../errors.js';
 import { chooseMode, getCalibration, type Calibration } from './auto.js';
-import { toF16Bits } from '../quantize/half.js';
+import { toF16Array } from '../quantize/half.js';
 import { bindGroup, getKernel, packUniform, reductionVariant, type ActivationType, type ReductionVariant } from './kernels.js';
-import { DeviceError, type GpuMatrix, type MatrixPart } from './upload.js';
+import { alignedSize, DeviceError, Q4_BUFFER_ALIGN, type GpuMatrix, type MatrixPart } from './upload.js';
 import { COPY_DST, COPY_SRC, MAP_READ, STORAGE, UNIFORM } from './usage.js';
 
 /** Most vectors one call multiplies (the kernels are specialized for 1..8). */
@@ -110,7 +110,7 @@ function recordDecode(device: GPUDevice, m: GpuMatrix, pass: GPUComputePassEncod
   const kernel = getKernel(device, 'decode', streamConstants(m));
   pass.setPipeline(kernel.pipeline);
   for (const part of m.parts) {
-    part.decoded ??= device.createBuffer({ label: 'rans-gemv decoded q4', size: Math.max(16, Math.ceil((part.rows * Math.ceil(m.cols / 8)) / 4) * 16), usage: STORAGE | COPY_SRC }); // q4.wgsl reads vec4s
+    part.decoded ??= device.createBuffer({ label: 'rans-gemv decoded q4', size: alignedSize(part.rows * Math.ceil(m.cols / 8) * 4, Q4_BUFFER_ALIGN), usage: STORAGE | COPY_SRC });
     const shape = uniform(device, part, 'decode shape', () => streamUniform(m, kernel, part));
     pass.setBindGroup(0, bindGroup(device, kernel, { shape, ...streamBuffers(m, part), nibbles: part.decoded }));
     pass.dispatchWorkgroups(part.tiles);
@@ -186,10 +186,15 @@ function f16Bits(x: Activations): Uint16Array | null {
   return null;
 }
 
+/** A host x as a typed array (f32 values, or f16 bits), or null for a GPU buffer. */
+function hostValues(x: Activations): Float32Array | Uint16Array | null {
+  return x instanceof Float32Array ? x : f16Bits(x);
+}
+
 /** How a call stores x and y: `options.activations`, else what a host x's type says. */
 function activationsOf(x: Activations, options: MatVecOptions): ActivationType {
   const fromType = f16Bits(x) ? 'f16' : 'f32';
-  const act = options.activations ?? (x instanceof Float32Array || f16Bits(x) ? fromType : 'f32');
+  const act = options.activations ?? fromType;
   if (act !== 'f32' && act !== 'f16') throw new InvalidInputError('BAD_ACTIVATIONS', `activations must be 'f32' or 'f16', got '${String(act)}'`);
   if (act === 'f32' && fromType === 'f16') throw new InvalidInputError('BAD_ACTIVATIONS', "a Uint16Array or Float16Array x holds f16 values: activations must be 'f16'");
   return act;
@@ -197,8 +202,7 @@ function activationsOf(x: Activations, options: MatVecOptions): ActivationType {
 
 /** Values x holds: a host array's length, a buffer's bytes / element size. */
 function valuesIn(x: Activations, act: ActivationType): number {
-  if (!(x instanceof Float32Array) && !f16Bits(x)) return Math.floor((x as GPUBuffer).size / (act === 'f16' ? 2 : 4));
-  return (x as ArrayLike<number>).length;
+  return hostValues(x)?.length ?? Math.floor((x as GPUBuffer).size / (act === 'f16' ? 2 : 4));
 }
 
 /**
@@ -209,7 +213,7 @@ function vectorsIn(x: Activations, cols: number, options: MatVecOptions): number
   if (options.vectors !== undefined) return options.vectors;
   const act = activationsOf(x, options);
   const n = valuesIn(x, act);
-  const padded = act === 'f16' && !(x instanceof Float32Array) && !f16Bits(x) && n % cols !== 0 && (n - 1) % cols === 0;
+  const padded = act === 'f16' && hostValues(x) === null && n % cols !== 0 && (n - 1) % cols === 0;
   return (padded ? n - 1 : n) / cols;
 }
 
@@ -244,8 +248,8 @@ function runProduct(
   record: (x: GPUBuffer, vectors: number, y: GPUBuffer, pass: GPUComputePassEncoder, act: ActivationType) => void,
 ): Promise<Float32Array | Uint16Array> | undefined {
   const act = activationsOf(x, options);
-  const bits = f16Bits(x);
-  const isArray = x instanceof Float32Array || bits !== null;
+  const host = hostValues(x);
+  const isArray = host !== null;
   const available = valuesIn(x, act);
   const vectors = vectorsIn(x, cols, options);
   if (!Number.isInteger(vectors) || vectors < 1 || vectors > MAX_VECTORS || vectors * cols > available) {
@@ -260,13 +264,11 @@ function runProduct(
   const temps: GPUBuffer[] = [];
   let xBuf: GPUBuffer;
   if (isArray) {
-    let data: ArrayBufferView;
-    if (act === 'f32') data = x as Float32Array;
-    else {
+    let data: ArrayBufferView = host;
+    if (act === 'f16') {
       // f16 pairs per u32: an odd count is padded with a zero half.
       const padded = new Uint16Array(2 * Math.ceil(available / 2));
-      if (bits) padded.set(bits);
-      else (x as Float32Array).forEach((v, i) => { padded[i] = toF16Bits(v); });
+      padded.set(host instanceof Float32Array ? toF16Array(host) : host);
       data = padded;
     }
     xBuf = device.createBuffer({ label: 'rans-gemv x', size: Math.max(4, data.byteLength), usage: STORAGE | COPY_DST });

@@ -78,9 +78,17 @@ export interface GpuMatrix {
 }
 
 
+/** q4.wgsl reads plain q4 nibbles as vec4<u32>: their buffers (uploaded or GPU-decoded) are 16-byte multiples. */
+export const Q4_BUFFER_ALIGN = 16;
+
+/** Bytes of a buffer holding `bytes` of data in multiples of `align` (at least one). */
+export function alignedSize(bytes: number, align: number): number {
+  return Math.max(align, Math.ceil(bytes / align) * align);
+}
+
 function buffer(device: GPUDevice, data: ArrayBufferView, label: string, extraUsage = 0, align = 4): GPUBuffer {
   // Zero-length bindings are invalid: keep at least one element.
-  const size = Math.max(align, Math.ceil(data.byteLength / align) * align);
+  const size = alignedSize(data.byteLength, align);
   const b = device.createBuffer({ label, size, usage: STORAGE | COPY_DST | extraUsage, mappedAtCreation: true });
   new Uint8Array(b.getMappedRange()).set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
   b.unmap();
@@ -159,8 +167,7 @@ export function uploadMatrix(device: GPUDevice, source: MatrixSource, options: U
   const close = (end: number) => {
     const firstRow = first * g.rowsPerTile, lastRow = Math.min(p.rows, end * g.rowsPerTile);
     const streams = buffer(device, e.data.subarray(base[first], base[end]), `${label} streams ${parts.length}`);
-    // q4.wgsl reads the nibbles as vec4s: 16-byte multiples.
-    const q4 = packed ? buffer(device, packed.subarray(firstRow * wordsPerRow, lastRow * wordsPerRow), `${label} q4 ${parts.length}`, 0, 16) : null;
+    const q4 = packed ? buffer(device, packed.subarray(firstRow * wordsPerRow, lastRow * wordsPerRow), `${label} q4 ${parts.length}`, 0, Q4_BUFFER_ALIGN) : null;
     parts.push({ firstTile: first, tiles: end - first, firstRow, rows: lastRow - firstRow, streams, q4, decoded: null });
     first = end;
   };

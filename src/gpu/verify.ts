@@ -9,7 +9,7 @@ import { uploadMatrix } from './upload.js';
 import { packNibbles } from '../quantize/import.js';
 import type { QuantizedMatrix } from '../quantize/types.js';
 import type { EncodedMatrix } from '../rans/codec.js';
-import { fromF16Bits, toF16Bits } from '../quantize/half.js';
+import { decodeParams, toF16Array } from '../quantize/half.js';
 import { F16_PRODUCT_TOLERANCE, F32_PRODUCT_TOLERANCE, maxRelativeError, referenceAbsProducts, referenceMatVec } from '../reference.js';
 import type { ActivationType } from './kernels.js';
 
@@ -62,15 +62,15 @@ export async function verifyTensorOnGpu(device: GPUDevice, name: string, q: Quan
       const ref = referenceMatVec(q, x);
       const scale = referenceAbsProducts(q, x);
       // f16: the kernels multiply the f16-rounded x, so the reference does too.
-      const xBits = Uint16Array.from(x, toF16Bits);
-      const xHalf = Float32Array.from(xBits, fromF16Bits);
+      const xBits = toF16Array(x);
+      const xHalf = decodeParams(xBits, 'f16');
       const refHalf = referenceMatVec(q, xHalf);
       const scaleHalf = referenceAbsProducts(q, xHalf);
       for (const mode of ['fused', 'decode-then-q4', 'q4'] as const) {
         const err = maxRelativeError(await fusedMatVec(device, m, x, { mode }), ref, scale);
         out.push({ tensor: name, mode, vectors, activations: 'f32', maxRelErr: err, ok: err <= F32_PRODUCT_TOLERANCE });
         const yHalf = await fusedMatVec(device, m, xBits, { mode });
-        const errHalf = maxRelativeError(Float32Array.from(yHalf, fromF16Bits), refHalf, scaleHalf);
+        const errHalf = maxRelativeError(decodeParams(yHalf, 'f16'), refHalf, scaleHalf);
         out.push({ tensor: name, mode, vectors, activations: 'f16', maxRelErr: errHalf, ok: errHalf <= F16_PRODUCT_TOLERANCE });
       }
     }

@@ -78,3 +78,16 @@ export function decodeParams(bits: Uint16Array, type: ParamType): Float32Array {
   for (let i = 0; i < bits.length; i++) out[i] = decode(bits[i]);
   return out;
 }
+
+/**
+ * Rounds every value to the nearest f16 and returns the bit patterns (the reverse of
+ * `decodeParams(bits, 'f16')`).
+ *
+ * @example
+ * ```ts
+ * const xBits = toF16Array(x); // f16 activations for fusedMatVec
+ * ```
+ */
+export function toF16Array(values: ArrayLike<number>): Uint16Array {
+  return Uint16Array.from(values, toF16Bits);
+}

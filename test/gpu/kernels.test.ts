@@ -8,7 +8,7 @@ import { packNibbles } from '../../src/quantize/import.js';
 import type { QuantizerKind } from '../../src/quantize/types.js';
 import { firstMismatch, rng, weights } from '../helpers.js';
 import { F16_PRODUCT_TOLERANCE, F32_PRODUCT_TOLERANCE, maxRelativeError, referenceAbsProducts, referenceMatVec } from '../../src/reference.js';
-import { fromF16Bits, toF16Bits } from '../../src/quantize/half.js';
+import { decodeParams, toF16Array } from '../../src/quantize/half.js';
 import { useDevice } from './setup.js';
 
 const gpu = useDevice();
@@ -26,8 +26,8 @@ function randomX(n: number, seed: number): Float32Array<ArrayBuffer> {
 
 /** x rounded to f16: its bit patterns and the f32 values they stand for (what the kernels multiply). */
 function toF16(x: Float32Array): { bits: Uint16Array; values: Float32Array } {
-  const bits = Uint16Array.from(x, toF16Bits);
-  return { bits, values: Float32Array.from(bits, fromF16Bits) };
+  const bits = toF16Array(x);
+  return { bits, values: decodeParams(bits, 'f16') };
 }
 
 async function checkAllModes(c: CompressedMatrix, vectors: number[], opts: { maxBindingBytes?: number } = {}) {
@@ -51,7 +51,7 @@ async function checkAllModes(c: CompressedMatrix, vectors: number[], opts: { max
         const yHalf = await fusedMatVec(device, m, half.bits, { mode });
         expect(yHalf).toBeInstanceOf(Uint16Array);
         expect(yHalf.length).toBe(ref.length);
-        expect(maxRelativeError(Float32Array.from(yHalf, fromF16Bits), refHalf, sumsHalf), `${mode} M=${v} f16`).toBeLessThan(F16_PRODUCT_TOLERANCE);
+        expect(maxRelativeError(decodeParams(yHalf, 'f16'), refHalf, sumsHalf), `${mode} M=${v} f16`).toBeLessThan(F16_PRODUCT_TOLERANCE);
       }
     }
     return m.parts.length;
@@ -155,12 +155,12 @@ describe('kernels on real WebGPU vs the CPU reference', () => {
       device.queue.submit([encoder.finish()]);
       await read.mapAsync(GPUMapMode.READ);
       const y = new Uint16Array(read.getMappedRange().slice(0), 0, vectors * rows);
-      expect(maxRelativeError(Float32Array.from(y, fromF16Bits), ref, sums), mode).toBeLessThan(F16_PRODUCT_TOLERANCE);
+      expect(maxRelativeError(decodeParams(y, 'f16'), ref, sums), mode).toBeLessThan(F16_PRODUCT_TOLERANCE);
       read.destroy(); yBuf.destroy();
     }
     // A Float32Array x with activations: 'f16' is rounded on the host: the same products.
     const fromF32 = await fusedMatVec(device, m, randomX(vectors * cols, 12), { activations: 'f16' });
-    expect(maxRelativeError(Float32Array.from(fromF32, fromF16Bits), ref, sums)).toBeLessThan(F16_PRODUCT_TOLERANCE);
+    expect(maxRelativeError(decodeParams(fromF32, 'f16'), ref, sums)).toBeLessThan(F16_PRODUCT_TOLERANCE);
     // Too small an f16 output buffer, and f16 bits declared f32, are typed errors.
     const small = device.createBuffer({ size: yBytes - 4, usage: GPUBufferUsage.STORAGE });
     expect(() => fusedMatVec(device, m, xBuf, { encoder: device.createCommandEncoder(), output: small, activations: 'f16' })).toThrowError(expect.objectContaining({ code: 'SHAPE_MISMATCH' }));
