@@ -3,7 +3,7 @@
  * LLM-shaped matrices, and the size/quality table: entropy, all-in bits/weight and SQNR.
  */
 import { readFileSync } from 'node:fs';
-import { loadModelMatrices } from '../src/io/load.js';
+import { loadModelMatrices } from '../src/io/formats.js';
 import { bundledModel } from '../src/paths.js';
 import { compressMatrix, totalStats } from '../src/pipeline.js';
 import { quantize } from '../src/quantize/quantize.js';

@@ -8,7 +8,7 @@ import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { loadModelMatrices } from '../src/io/load.js';
+import { loadModelMatrices } from '../src/io/formats.js';
 import { bundledModel, packageRoot } from '../src/paths.js';
 import { BrowserNotFoundError, findChrome, openWebGpuPage, servePages } from './browser.js';
 import { parseShapes, preset, type PresetName } from './presets.js';

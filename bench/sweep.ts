@@ -4,7 +4,7 @@
  * rANS pays the coded bits; both pay the same scale/bias bits.
  */
 import { readFileSync } from 'node:fs';
-import { loadModelMatrices } from '../src/io/load.js';
+import { loadModelMatrices } from '../src/io/formats.js';
 import { bundledModel } from '../src/paths.js';
 import { compressMatrix, totalStats } from '../src/pipeline.js';
 import type { QuantizerKind } from '../src/quantize/types.js';

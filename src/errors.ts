@@ -25,11 +25,11 @@ export class InvalidInputError extends RansGemvError {}
 /**
  * A container (or another serialized input: safetensors, llama2.c) is malformed:
  * bad magic, unknown version, truncation, checksum mismatch, sizes that lie.
- * `tensor` names the tensor at fault when one is known.
+ * `tensor` and `file` name the tensor and file at fault when known; the message starts with them.
  */
 export class ContainerError extends RansGemvError {
-  constructor(code: string, message: string, readonly tensor?: string) {
-    super(code, tensor === undefined ? message : `${tensor}: ${message}`);
+  constructor(code: string, message: string, readonly tensor?: string, readonly file?: string) {
+    super(code, [file, tensor, message].filter((p) => p !== undefined).join(': '));
   }
 }
 

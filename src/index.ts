@@ -4,16 +4,18 @@
  */
 export * from './errors.js';
 export * from './quantize/types.js';
-export { quantize, dequantize, sqnrDb, groupAffineParams, checkMatrix, type QuantizeOptions } from './quantize/quantize.js';
+export { quantize, dequantize, sqnrDb, groupAffineParams, checkMatrix, MatrixQuantizer, type QuantizeOptions } from './quantize/quantize.js';
 export { importMlx, exportMlx, importQ4_0, exportQ4_0, packNibbles, type MlxQuantizedWeight } from './quantize/import.js';
-export type { ParamType } from './quantize/half.js';
+export { halfToF32, type ParamType } from './quantize/half.js';
 export { encodeIndices, decodeIndices, decodeTable, encodedBytes, STATE_LOWER_BOUND, type EncodedMatrix, type ProgressCallback } from './rans/codec.js';
 export { entropyBits, histogram, normalizeFrequencies } from './rans/frequencies.js';
 export { chooseGeometry, DEFAULT_PRECISION, DEFAULT_SYMBOLS_PER_LANE, type LayoutOptions, type StreamGeometry } from './rans/layout.js';
-export { writeContainer, readContainer, decodeTensor, indexChecksum, FORMAT_VERSION, type ContainerTensor, type TensorHeader, type TensorToWrite } from './container/container.js';
-export { compressMatrix, totalStats, type CompressedMatrix, type MatrixStats, type CompressOptions } from './pipeline.js';
+export { writeContainer, readContainer, readContainerFile, decodeTensor, verifyTensor, indexChecksum, openContainer, ContainerWriter, FORMAT_VERSION, MAX_MATERIALIZED_INDICES, type ContainerTensor, type TensorHeader, type TensorToWrite, type EncodedTensor, type ContainerReader, type ContainerSink } from './container/container.js';
+export { compressMatrix, compressEntry, compressEntries, totalStats, DEFAULT_CHUNK_BYTES, type CompressedMatrix, type MatrixStats, type CompressOptions } from './pipeline.js';
 export { referenceMatVec } from './reference.js';
-export type { WeightMatrix } from './io/model.js';
+export type { WeightMatrix, MatrixEntry, ModelLayout, SkippedTensor } from './io/model.js';
+export { openModel, loadModel, loadModelMatrices, MODEL_FORMATS, type ModelFormat, type ModelReader } from './io/formats.js';
+export { bytesSource, blobSource, type ByteSource } from './io/source.js';
 export { uploadMatrix, packGroupParams, DeviceError, type GpuMatrix, type MatrixPart, type MatrixSource, type UploadOptions } from './gpu/upload.js';
 export { fusedMatVec, decodeOnGpu, readStreamStatus, recordDecodeOnly, uploadDense, denseMatVec, MAX_VECTORS, type MatVecMode, type MatVecOptions, type Activations, type GpuDenseMatrix } from './gpu/matvec.js';
 export { getKernel, bindGroup, kernelSource, reflectBindings, packUniform, KERNEL_FILES, type KernelName, type Kernel, type ReflectedBinding, type KernelVariant, type ActivationType, type ReductionVariant } from './gpu/kernels.js';

@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { PREAMBLE_BYTES } from '../src/container/container.js';
+import { containerHeaderJson } from './helpers.js';
 import { bundledModel, packageRoot } from '../src/paths.js';
 import { F16_PRODUCT_TOLERANCE, F32_PRODUCT_TOLERANCE } from '../src/reference.js';
 
@@ -43,8 +43,7 @@ describe('rans-gemv CLI', () => {
     expect(report.tensors.length).toBe(36);
 
     const bytes = new Uint8Array(readFileSync(file));
-    const headerLen = new DataView(bytes.buffer).getUint32(12, true);
-    const header = JSON.parse(new TextDecoder().decode(bytes.subarray(PREAMBLE_BYTES, PREAMBLE_BYTES + headerLen)));
+    const header = containerHeaderJson(bytes).json;
     const target = header.tensors[7];
     bytes[target.sections.streams.offset + 3] ^= 0x10;
     writeFileSync(file, bytes);

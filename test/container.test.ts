@@ -1,11 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { crc32 } from '../src/container/crc.js';
-import { decodeTensor, PREAMBLE_BYTES, readContainer, readContainerFile, writeContainer, type TensorToWrite } from '../src/container/container.js';
+import { ContainerWriter, decodeTensor, indexChecksum, openContainer, PREAMBLE_BYTES, readContainer, readContainerFile, verifyTensor, writeContainer, type TensorToWrite } from '../src/container/container.js';
+import { bytesSource } from '../src/io/source.js';
+import { makeGeometry } from '../src/rans/layout.js';
 import { ContainerError } from '../src/errors.js';
 import { quantize } from '../src/quantize/quantize.js';
 import type { QuantizerKind } from '../src/quantize/types.js';
 import { encodeIndices } from '../src/rans/codec.js';
-import { weights } from './helpers.js';
+import { containerHeaderJson, weights } from './helpers.js';
 
 function tensor(name: string, rows: number, cols: number, quantizer: QuantizerKind = 'affine', seed = 1): TensorToWrite {
   const q = quantize(weights(rows * cols, 'gaussian', seed), rows, cols, { quantizer, groupSize: 32 });
@@ -17,37 +19,48 @@ const small = [tensor('a', 9, 40, 'affine', 1), tensor('b', 4, 64, 'symmetric', 
 const smallBytes = writeContainer(small);
 
 function header(bytes: Uint8Array): { tensors: Record<string, any>[]; raw?: { section: { offset: number } }[] } {
-  const n = new DataView(bytes.buffer, bytes.byteOffset).getUint32(12, true);
-  return JSON.parse(new TextDecoder().decode(bytes.subarray(PREAMBLE_BYTES, PREAMBLE_BYTES + n)));
+  return containerHeaderJson(bytes).json;
 }
 
-/**
- * Rewrites the JSON header with a valid CRC — how a lying header is built. The header is padded
- * 64 bytes longer and every section offset moved by 64 with the data, so edits may grow it.
- */
+/** Rewrites the JSON header with a valid CRC — how a lying header is built. */
 function withHeader(bytes: Uint8Array, edit: (h: any) => void): Uint8Array {
   const h = header(bytes);
-  const oldLen = new DataView(bytes.buffer, bytes.byteOffset).getUint32(12, true);
-  for (const t of h.tensors) for (const sec of Object.values(t.sections) as { offset: number }[]) sec.offset += 64;
-  for (const r of (h as { raw?: { section: { offset: number } }[] }).raw ?? []) r.section.offset += 64;
   edit(h);
-  const json = JSON.stringify(h);
-  if (json.length > oldLen + 64) throw new Error('edit grew the header too much');
-  return withRawHeader(bytes, json.padEnd(oldLen + 64, ' '));
+  return withRawHeader(bytes, JSON.stringify(h));
 }
 
-/** Replaces the header bytes by `text` (with a valid CRC); the data keeps its place after it. */
+/** Replaces the header bytes (after the sections) by `text`, with a valid CRC. */
 function withRawHeader(bytes: Uint8Array, text: string): Uint8Array {
-  const dv = new DataView(bytes.buffer, bytes.byteOffset);
-  const oldStart = (PREAMBLE_BYTES + dv.getUint32(12, true) + 3) & ~3;
+  const { frame } = containerHeaderJson(bytes);
   const hb = new TextEncoder().encode(text);
-  const start = (PREAMBLE_BYTES + hb.length + 3) & ~3;
-  const out = new Uint8Array(start + bytes.length - oldStart);
-  out.set(bytes.subarray(0, PREAMBLE_BYTES));
-  out.set(hb, PREAMBLE_BYTES);
-  out.set(bytes.subarray(oldStart), start);
+  const out = new Uint8Array(frame.headerOffset + hb.length);
+  out.set(bytes.subarray(0, frame.headerOffset));
+  out.set(hb, frame.headerOffset);
   new DataView(out.buffer).setUint32(12, hb.length, true);
   new DataView(out.buffer).setUint32(16, crc32(hb), true);
+  return out;
+}
+
+/** The same container in format version 1 (header right after a 20-byte preamble), as older releases wrote it. */
+function asVersion1(bytes: Uint8Array): Uint8Array {
+  const { json, frame } = containerHeaderJson(bytes);
+  const refs = [...json.tensors.flatMap((t: any) => Object.values(t.sections)), ...(json.raw ?? []).map((r: any) => r.section)] as { offset: number }[];
+  const original = refs.map((r) => r.offset);
+  let start = 0, text = '';
+  for (let pass = 0; pass < 4; pass++) { // offsets and header length depend on each other
+    refs.forEach((r, i) => { r.offset = original[i] - PREAMBLE_BYTES + start; });
+    text = JSON.stringify(json);
+    const next = (20 + new TextEncoder().encode(text).length + 3) & ~3;
+    if (next === start) break;
+    start = next;
+  }
+  const hb = new TextEncoder().encode(text);
+  const out = new Uint8Array(start + frame.headerOffset - PREAMBLE_BYTES);
+  out.set(bytes.subarray(0, 8));
+  const dv = new DataView(out.buffer);
+  dv.setUint32(8, 1, true); dv.setUint32(12, hb.length, true); dv.setUint32(16, crc32(hb), true);
+  out.set(hb, 20);
+  out.set(bytes.subarray(PREAMBLE_BYTES, frame.headerOffset), start);
   return out;
 }
 
@@ -95,12 +108,12 @@ describe('container', () => {
   it('rejects bad magic and unknown versions', () => {
     const m = smallBytes.slice(); m[1] = 0x51;
     expect(code(() => readContainer(m))).toBe('BAD_MAGIC');
-    const v = smallBytes.slice(); v[8] = 2;
+    const v = smallBytes.slice(); v[8] = 3;
     expect(code(() => readContainer(v))).toBe('UNSUPPORTED_VERSION');
   });
 
   it('rejects truncation at every section boundary and every 4th byte', () => {
-    const cuts = new Set<number>([0, 7, PREAMBLE_BYTES - 1, PREAMBLE_BYTES + 5]);
+    const cuts = new Set<number>([0, 7, 19, 20, PREAMBLE_BYTES - 1, PREAMBLE_BYTES + 5]);
     for (const t of header(smallBytes).tensors) for (const s of Object.values(t.sections) as { offset: number; length: number }[]) {
       cuts.add(s.offset); cuts.add(s.offset + 1); if (s.length > 1) cuts.add(s.offset + s.length - 1);
     }
@@ -132,7 +145,9 @@ describe('container', () => {
       ['columns vs layout', (h) => { h.tensors[0].cols = 39; }, 'BAD_HEADER'],
       ['overlapping sections', (h) => { h.tensors[1].sections.scales.offset = h.tensors[0].sections.scales.offset; }, 'BAD_OFFSET'],
       ['misaligned section', (h) => { h.tensors[0].sections.freqs.offset += 2; }, 'BAD_OFFSET'],
-      ['offset inside the header', (h) => { h.tensors[0].sections.freqs.offset = 0; }, 'BAD_OFFSET'],
+      ['offset inside the preamble', (h) => { h.tensors[0].sections.freqs.offset = 0; }, 'BAD_OFFSET'],
+      ['section inside the header', (h) => { h.tensors[0].sections.freqs.offset = containerHeaderJson(smallBytes).frame.headerOffset; }, 'BAD_OFFSET'],
+      ['group size the kernels cannot use', (h) => { h.tensors[2].groupSize = 4; }, 'BAD_HEADER'],
       ['negative length', (h) => { h.tensors[0].sections.freqs.length = -32; }, 'BAD_HEADER'],
       ['missing section', (h) => { delete h.tensors[0].sections.laneStates; }, 'BAD_HEADER'],
       ['unknown quantizer', (h) => { h.tensors[0].quantizer = 'nf4'; }, 'BAD_HEADER'],
@@ -153,7 +168,85 @@ describe('container', () => {
       expect(code(() => readContainer(withRawHeader(smallBytes, text))), text).toBe('BAD_HEADER');
     }
     expect(readAll(withHeader(smallBytes, () => {})).length).toBe(3); // the helper itself keeps files valid
+    const p = smallBytes.slice(); new DataView(p.buffer).setBigUint64(24, BigInt((smallBytes.length + 7) & ~3), true);
+    expect(code(() => readContainer(p))).toBe('TRUNCATED'); // header offset at the end of the file
+    const q = smallBytes.slice(); new DataView(q.buffer).setBigUint64(24, 8n, true);
+    expect(code(() => readContainer(q))).toBe('BAD_OFFSET'); // header inside the preamble
   });
+
+  it('reads format version 1 files (header after the preamble) bit-exactly', () => {
+    const v1 = asVersion1(writeContainer(small, { model: { format: 'x' }, raw: [{ name: 'n', shape: [3], data: Float32Array.of(1, 2, 3) }] }));
+    expect(v1[8]).toBe(1);
+    const file = readContainerFile(v1);
+    expect(file.model).toEqual({ format: 'x' });
+    expect(Array.from(file.raw.get('n')!.data)).toEqual([1, 2, 3]);
+    file.tensors.map(decodeTensor).forEach((t, i) => expect(t.indices).toEqual(small[i].quantized.indices));
+    const bad = v1.slice(); new DataView(bad.buffer).setUint32(12, v1.length, true);
+    expect(code(() => readContainer(bad))).toBe('TRUNCATED');
+  });
+
+  it('ContainerWriter streams sections to a sink: the same bytes as writeContainer, header and preamble last', () => {
+    const writes: [number, number][] = [];
+    const out = new Uint8Array(smallBytes.length);
+    const w = new ContainerWriter((chunk, at) => { writes.push([at, chunk.length]); out.set(chunk, at); });
+    for (const t of small) { const { indices, ...params } = t.quantized; w.addTensor({ name: t.name, params, encoded: t.encoded, indexCrc32: indexChecksum(indices, params.rows, params.cols) }); }
+    expect(w.finish()).toBe(smallBytes.length);
+    expect(out).toEqual(smallBytes);
+    expect(writes.at(-1)).toEqual([0, PREAMBLE_BYTES]);
+    const sectionWrites = writes.slice(0, -1).map(([at]) => at);
+    expect(sectionWrites).toEqual([...sectionWrites].sort((a, b) => a - b)); // appended in order
+    expect(() => w.finish()).toThrowError(expect.objectContaining({ code: 'BAD_STATE' }));
+  });
+
+  it('openContainer reads through a byte source: preamble and header first, then one tensor at a time', async () => {
+    const bytes = writeContainer(small, { raw: [{ name: 'n', shape: [2], data: Float32Array.of(5, 6) }] });
+    let read = 0;
+    const base = bytesSource(bytes, 'small.rgmv');
+    const c = await openContainer({ ...base, read: (o: number, n: number) => { read += n; return base.read(o, n); } });
+    expect(read).toBe(PREAMBLE_BYTES + containerHeaderJson(bytes).frame.headerLength);
+    expect(c.index.tensors.map((t) => t.header.name)).toEqual(['a', 'b', 'c']);
+    for (let i = 0; i < small.length; i++) {
+      const t = await c.readTensor(i);
+      verifyTensor(t);
+      expect(decodeTensor(t).indices).toEqual(small[i].quantized.indices);
+    }
+    expect(Array.from((await c.readRaw()).get('n')!.data)).toEqual([5, 6]);
+    await expect(openContainer(bytesSource(bytes.subarray(0, bytes.length - 1), 'cut.rgmv'))).rejects.toMatchObject({ code: 'TRUNCATED' });
+  });
+
+  it('verifyTensor checks tile by tile and catches what decodeTensor catches', () => {
+    const big = tensor('big', 300, 96, 'affine', 9);
+    const [t] = readContainer(writeContainer([big]));
+    const done: number[] = [];
+    verifyTensor(t, (w) => done.push(w));
+    expect(done.length).toBe(t.encoded.geometry.tiles);
+    expect(done.length).toBeGreaterThan(1);
+    expect(done.at(-1)).toBe(300 * 96);
+    const lying = readContainer(withHeader(writeContainer([big]), (h) => { h.tensors[0].indexCrc32 ^= 4; }))[0];
+    expect(code(() => verifyTensor(lying))).toBe('INDEX_CHECKSUM_MISMATCH');
+    expect(code(() => decodeTensor(lying))).toBe('INDEX_CHECKSUM_MISMATCH');
+  });
+
+  it('a checksum-valid container claiming 2^33 weights is indexed without allocating them; decodeTensor says TOO_LARGE', () => {
+    // Every row of a constant matrix codes identically, so a huge one is one row's streams repeated.
+    const cols = 1 << 16, rows = 2 ** 17;
+    const q = quantize(new Float32Array(cols).fill(0.5), 1, cols, { quantizer: 'per-tensor', groupSize: 32 });
+    const e = encodeIndices(q.indices, 1, cols, 32, { symbolsPerLane: 65536 });
+    const repeat = <T extends Uint16Array | Uint32Array>(a: T): T => { const out = new (a.constructor as new (n: number) => T)(a.length * rows); for (let i = 0; i < rows; i++) out.set(a, i * a.length); return out; };
+    const geometry = makeGeometry({ ...e.geometry, rows, rowsPerTile: 1 });
+    const encoded = { geometry, freqs: e.freqs, laneStates: repeat(e.laneStates), laneLengths: repeat(e.laneLengths), data: repeat(e.data) };
+    const { indices: _, ...params } = q;
+    const chunks: [Uint8Array, number][] = [];
+    const writer = new ContainerWriter((c, at) => chunks.push([c.slice(), at]));
+    writer.addTensor({ name: 'huge', params: { ...params, rows }, encoded, indexCrc32: 0 });
+    const bytes = new Uint8Array(writer.finish());
+    for (const [c, at] of chunks) bytes.set(c, at);
+    expect(bytes.length).toBeLessThan(4_000_000);
+    const [t] = readContainer(bytes);
+    expect(t.header.rows * t.header.cols).toBe(2 ** 33);
+    expect(code(() => decodeTensor(t))).toBe('TOO_LARGE');
+  });
+
 
   it('detects garbage streams whose section checksums were recomputed', () => {
     const h = header(smallBytes);

@@ -1,3 +1,4 @@
+import { containerFrame, PREAMBLE_BYTES, type ContainerFrame } from '../src/container/container.js';
 /** Deterministic test data: weight distributions from the shared seeded PRNG. */
 import { rng } from '../bench/synthetic.js';
 
@@ -33,4 +34,10 @@ export function firstMismatch(a: ArrayLike<number>, b: ArrayLike<number>): numbe
   if (a.length !== b.length) return Math.min(a.length, b.length);
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return i;
   return -1;
+}
+
+/** The JSON header of a container file and where it lies (any format version). */
+export function containerHeaderJson(bytes: Uint8Array): { json: any; frame: ContainerFrame } {
+  const frame = containerFrame(bytes.subarray(0, PREAMBLE_BYTES), bytes.length);
+  return { json: JSON.parse(new TextDecoder().decode(bytes.subarray(frame.headerOffset, frame.headerOffset + frame.headerLength))), frame };
 }

@@ -2,10 +2,10 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { writeContainer } from '../src/container/container.js';
 import { ContainerError } from '../src/errors.js';
-import { readLlama2c } from '../src/io/llama2c.js';
 import { cpuBackend, gpuBackend, type MatVecBackend } from '../src/llm/backends.js';
 import { generate, LlamaRuntime } from '../src/llm/engine.js';
-import { llama2cContainerExtras, modelFromCheckpoint, modelFromContainer, type LlamaModel } from '../src/llm/model.js';
+import { modelFromCheckpoint, modelFromContainer, type LlamaModel } from '../src/llm/model.js';
+import { loadModel } from '../src/io/formats.js';
 import { decodePiece, encode, readTokenizer } from '../src/llm/tokenizer.js';
 import { bundledModel } from '../src/paths.js';
 import { rng } from './helpers.js';
@@ -41,8 +41,7 @@ describe('stories260K through the runtime', () => {
   }, 300_000);
 
   it('a container written by encode runs like the checkpoint it came from', async () => {
-    const ck = readLlama2c(bin);
-    const container = writeContainer([...model.matrices].map(([name, m]) => ({ name, quantized: m.quantized, encoded: m.encoded })), llama2cContainerExtras(ck));
+    const container = writeContainer([...model.matrices].map(([name, m]) => ({ name, quantized: m.quantized, encoded: m.encoded })), loadModel(bin).extras);
     const fromFile = modelFromContainer(container);
     const a = await run(model, cpuBackend(model, 'cpu'), 30);
     const b = await run(fromFile, cpuBackend(fromFile, 'cpu'), 30);

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { decodeTensor, readContainer, writeContainer } from '../src/container/container.js';
-import { loadModelMatrices } from '../src/io/load.js';
+import { loadModelMatrices } from '../src/io/formats.js';
 import { bundledModel } from '../src/paths.js';
 import { compressMatrix, totalStats } from '../src/pipeline.js';
 import { dequantize } from '../src/quantize/quantize.js';

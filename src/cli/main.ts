@@ -2,16 +2,13 @@
 /**
  * `rans-gemv` command line: analyze, encode and verify models and containers.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { SingleBar, Presets } from 'cli-progress';
-import { decodeTensor, readContainer, writeContainer } from '../container/container.js';
+import { decodeTensor, openContainer, verifyTensor } from '../container/container.js';
 import { RansGemvError } from '../errors.js';
-import { loadModelMatrices } from '../io/load.js';
-import { readLlama2c } from '../io/llama2c.js';
-import { isSafetensors } from '../io/safetensors.js';
-import { llama2cContainerExtras } from '../llm/model.js';
-import { compressMatrix, totalStats, type CompressedMatrix, type CompressOptions } from '../pipeline.js';
+import type { EncodeFileResult } from '../node/encode.js';
+import { totalStats, type CompressOptions } from '../pipeline.js';
+import { startProgress, type Progress } from './progress.js';
 import { QUANTIZERS, type QuantizedMatrix } from '../quantize/types.js';
 import type { EncodedMatrix } from '../rans/codec.js';
 import type { GpuCheck } from '../gpu/verify.js';
@@ -33,22 +30,29 @@ function compressOptions(o: { group: number; quantizer: CompressOptions['quantiz
   return { groupSize: o.group, quantizer: o.quantizer, precision: o.precision, symbolsPerLane: o.laneSymbols };
 }
 
-/** Compresses every matrix of a model file, with a progress bar on a terminal. */
-function compressModel(path: string, options: CompressOptions): CompressedMatrix[] {
-  const matrices = loadModelMatrices(new Uint8Array(readFileSync(path)));
-  const total = matrices.reduce((n, m) => n + m.rows * m.cols, 0);
-  const bar = process.stderr.isTTY && total > 1 << 22
-    ? new SingleBar({ format: 'encoding {bar} {percentage}% | {tensor}', stream: process.stderr }, Presets.shades_classic)
-    : null;
-  bar?.start(total, 0, { tensor: '' });
-  let done = 0;
-  const out = matrices.map((m) => {
-    const c = compressMatrix(m, options, (tile, tiles) => bar?.update(done + (m.rows * m.cols * tile) / tiles, { tensor: m.name }));
-    done += m.rows * m.cols;
-    return c;
-  });
-  bar?.stop();
-  return out;
+interface StreamingFlags { group: number; quantizer: CompressOptions['quantizer']; precision?: number; laneSymbols?: number; jobs?: number; quiet?: boolean }
+
+/** Compresses every matrix of a model file, streaming, with progress on stderr; writes `output` if given. */
+async function compressModel(path: string, output: string | null, o: StreamingFlags, label: string): Promise<EncodeFileResult> {
+  const { encodeModelFile } = await import('../node/encode.js');
+  let progress: Progress | null = null;
+  try {
+    const r = await encodeModelFile(path, output, {
+      ...compressOptions(o), jobs: o.jobs,
+      onOpen: (reader) => { progress = startProgress({ label, total: reader.weights, unit: 'weights', quiet: o.quiet }); },
+      onProgress: (p) => progress?.update(p.weightsDone, p.tensor),
+    });
+    (progress as Progress | null)?.stop();
+    if (r.skipped.length && !o.quiet) {
+      const list = r.skipped.slice(0, 12).map((t) => `${t.name} [${t.shape.join(', ')}] ${t.dtype} (${t.reason})`).join(', ');
+      console.error(`not encoded (not a 2-D float or MLX 4-bit matrix): ${r.skipped.length} tensor${r.skipped.length === 1 ? '' : 's'}: ${list}${r.skipped.length > 12 ? ', …' : ''}`);
+    }
+    for (const w of r.results.flatMap((t) => t.warnings)) console.error(`warning: ${w}`);
+    return r;
+  } catch (e) {
+    (progress as Progress | null)?.stop();
+    throw e;
+  }
 }
 
 const program = new Command('rans-gemv')
@@ -57,6 +61,9 @@ const program = new Command('rans-gemv')
 
 const quantizerOption = () => new Option('--quantizer <kind>', 'quantizer').choices(QUANTIZERS).default('affine');
 
+const jobsOption = () => new Option('--jobs <n>', 'worker threads (default: one per core); output is identical for any value').argParser(int);
+const quietOption = () => new Option('--quiet', 'no progress output');
+
 program.command('analyze')
   .description('entropy, coded bits/weight with all metadata, overhead, scale bits and SQNR per 2-D tensor')
   .argument('[model]', 'safetensors or llama2.c .bin (default: the bundled stories260K)')
@@ -64,13 +71,15 @@ program.command('analyze')
   .addOption(quantizerOption())
   .option('--precision <bits>', 'pair-table precision in bits (11..12)', int)
   .option('--lane-symbols <n>', 'target symbols per lane stream', int)
-  .option('--json', 'print { tensors, total } as JSON')
-  .action((model: string | undefined, o) => {
+  .addOption(jobsOption())
+  .addOption(quietOption())
+  .option('--json', 'print { tensors, total, skipped } as JSON')
+  .action(async (model: string | undefined, o) => {
     const path = model ?? bundledModel().model;
-    const results = compressModel(path, compressOptions(o));
+    const { results, skipped } = await compressModel(path, null, o, 'analyze');
     const total = totalStats(results);
     if (o.json) {
-      process.stdout.write(`${JSON.stringify({ model: path, tensors: results.map((r) => r.stats), total }, null, 2)}\n`);
+      process.stdout.write(`${JSON.stringify({ model: path, tensors: results.map((r) => r.stats), total, skipped }, null, 2)}\n`);
       return;
     }
     console.log(`${path}: ${results.length} matrices, ${o.quantizer} g${o.group}\n`);
@@ -79,66 +88,86 @@ program.command('analyze')
   });
 
 program.command('encode')
-  .description('write every 2-D weight tensor into an .rgmv container')
+  .description('write every 2-D weight tensor into an .rgmv container (streaming: memory is bounded by the largest tensors, not the file)')
   .argument('<model>', 'safetensors or llama2.c .bin')
   .requiredOption('-o, --output <file>', 'container to write')
   .option('--group <n>', 'group size (32, 64, 128)', int, 64)
   .addOption(quantizerOption())
   .option('--precision <bits>', 'pair-table precision in bits (11..12)', int)
   .option('--lane-symbols <n>', 'target symbols per lane stream', int)
-  .action((model: string, o) => {
-    const results = compressModel(model, compressOptions(o));
+  .addOption(jobsOption())
+  .addOption(quietOption())
+  .action(async (model: string, o) => {
     // llama2.c checkpoints keep their config and norm weights, so `generate` can run the container.
-    const input = new Uint8Array(readFileSync(model));
-    const extras = isSafetensors(input) ? {} : llama2cContainerExtras(readLlama2c(input));
-    const bytes = writeContainer(results.map((r) => ({ name: r.name, quantized: r.quantized, encoded: r.encoded })), extras);
-    writeFileSync(o.output, bytes);
+    const { results, bytes } = await compressModel(model, o.output, o, 'encode');
     const total = totalStats(results);
     const sqnr = total.sqnrDb === null ? 'imported' : `${total.sqnrDb.toFixed(2)} dB`;
-    console.log(`wrote ${o.output}: ${results.length} tensors, ${bytes.length} bytes, ${total.bitsPerWeight.toFixed(3)} bits/weight coded + ${total.scaleBitsPerWeight.toFixed(3)} scale bits (entropy ${total.entropyBits.toFixed(3)}, SQNR ${sqnr})`);
+    console.log(`wrote ${o.output}: ${results.length} tensors, ${bytes} bytes, ${total.bitsPerWeight.toFixed(3)} bits/weight coded + ${total.scaleBitsPerWeight.toFixed(3)} scale bits (entropy ${total.entropyBits.toFixed(3)}, SQNR ${sqnr})`);
   });
 
 program.command('verify')
-  .description('check every checksum and decode every stream on the CPU against the stored index checksum')
+  .description('check every checksum and decode every stream on the CPU against the stored index checksum (streaming: one tensor in memory at a time)')
   .argument('<file>', '.rgmv container')
   .option('--gpu', 'also decode every tensor with the GPU kernel (bit-exact vs CPU) and check fusedMatVec in every mode, M = 1 and 4')
+  .addOption(quietOption())
   .option('--json', 'print the result as JSON')
   .action(async (file: string, o) => {
     const report: { name: string; rows: number; cols: number; ok: boolean; error?: string; code?: string }[] = [];
-    const decoded: { name: string; q: QuantizedMatrix; encoded: EncodedMatrix }[] = [];
     let fault: RansGemvError | null = null;
+    let gpu: { device: string; software: boolean; checks: GpuCheck[] } | undefined;
+    const { fileSource } = await import('../node/file.js');
+    const source = fileSource(file);
+    let progress: Progress | null = null;
+    let release = () => {};
     try {
-      for (const t of readContainer(new Uint8Array(readFileSync(file)))) {
-        const entry = { name: t.header.name, rows: t.header.rows, cols: t.header.cols, ok: true };
+      const container = await openContainer(source);
+      const tensors = container.index.tensors;
+      const total = tensors.reduce((n, t) => n + t.header.rows * t.header.cols, 0);
+      progress = startProgress({ label: 'verify', total, unit: 'weights', quiet: o.quiet || o.json });
+      let gpuCheck: ((name: string, q: QuantizedMatrix, encoded: EncodedMatrix) => Promise<GpuCheck[]>) | null = null;
+      if (o.gpu) {
+        const { requestNodeDevice } = await import('../node/device.js');
+        const { verifyTensorOnGpu } = await import('../gpu/verify.js');
+        const nd = await requestNodeDevice();
+        if (!o.json) console.log(`GPU: ${nd.description}${nd.software ? ' — software (SwiftShader), no GPU adapter found' : ''}`);
+        gpu = { device: nd.description, software: nd.software, checks: [] };
+        gpuCheck = (name, q, encoded) => verifyTensorOnGpu(nd.device, name, q, encoded);
+        release = () => nd.device.destroy();
+      }
+      await container.readRaw();
+      let done = 0;
+      for (let i = 0; i < tensors.length; i++) {
+        const h = tensors[i].header;
+        const entry = { name: h.name, rows: h.rows, cols: h.cols, ok: true };
         try {
-          decoded.push({ name: t.header.name, q: decodeTensor(t), encoded: t.encoded });
+          const t = await container.readTensor(i);
+          // The GPU checks need the indices in memory; CPU-only verification streams them.
+          if (gpuCheck) {
+            const q = decodeTensor(t);
+            const c = await gpuCheck(h.name, q, t.encoded);
+            gpu!.checks.push(...c);
+            if (!o.json) {
+              const fmt = c.map((r) => (r.mode === 'decode' ? `decode ${r.ok ? 'bit-exact' : 'MISMATCH'}` : `${r.mode} M=${r.vectors} ${r.activations ?? 'f32'} ${r.maxRelErr.toExponential(1)}${r.ok ? '' : ' FAIL'}`));
+              console.log(`  ${h.name}: ${fmt.join(', ')}`);
+            }
+          } else {
+            verifyTensor(t, (w) => progress?.update(done + w, h.name));
+          }
           report.push(entry);
         } catch (e) {
           if (!(e instanceof RansGemvError)) throw e;
           report.push({ ...entry, ok: false, error: e.message, code: e.code });
         }
+        done += h.rows * h.cols;
+        progress.update(done, h.name);
       }
     } catch (e) {
       if (!(e instanceof RansGemvError)) throw e;
       fault = e;
-    }
-    let gpu: { device: string; software: boolean; checks: GpuCheck[] } | undefined;
-    if (o.gpu && !fault) {
-      const { requestNodeDevice } = await import('../node/device.js');
-      const { verifyTensorOnGpu } = await import('../gpu/verify.js');
-      const nd = await requestNodeDevice();
-      if (!o.json) console.log(`GPU: ${nd.description}${nd.software ? ' — software (SwiftShader), no GPU adapter found' : ''}`);
-      const checks: GpuCheck[] = [];
-      for (const t of decoded) {
-        const c = await verifyTensorOnGpu(nd.device, t.name, t.q, t.encoded);
-        checks.push(...c);
-        if (!o.json) {
-          const fmt = c.map((r) => (r.mode === 'decode' ? `decode ${r.ok ? 'bit-exact' : 'MISMATCH'}` : `${r.mode} M=${r.vectors} ${r.activations ?? 'f32'} ${r.maxRelErr.toExponential(1)}${r.ok ? '' : ' FAIL'}`));
-          console.log(`  ${t.name}: ${fmt.join(', ')}`);
-        }
-      }
-      nd.device.destroy();
-      gpu = { device: nd.description, software: nd.software, checks };
+    } finally {
+      (progress as Progress | null)?.stop();
+      release();
+      await source.close?.();
     }
     const ok = !fault && report.every((r) => r.ok) && (gpu?.checks.every((c) => c.ok) ?? true);
     if (o.json) {

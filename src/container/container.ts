@@ -7,19 +7,30 @@
  */
 import { ContainerError, InvalidInputError, RansGemvError } from '../errors.js';
 import { packNibbles } from '../quantize/import.js';
-import { paramCount, QUANTIZERS, type QuantizedMatrix, type QuantizerKind } from '../quantize/types.js';
+import { checkKernelGroupSize, paramCount, QUANTIZERS, type QuantizedMatrix, type QuantizerKind } from '../quantize/types.js';
 import type { ParamType } from '../quantize/half.js';
-import { decodeIndices, type EncodedMatrix } from '../rans/codec.js';
+import { decodeIndexTiles, decodeIndices, type EncodedMatrix } from '../rans/codec.js';
 import { ALPHABET, MARGINAL_PRECISION } from '../rans/frequencies.js';
-import { makeGeometry, tileDirectory } from '../rans/layout.js';
+import { makeGeometry, tileDirectory, type StreamGeometry } from '../rans/layout.js';
+import type { ByteSource } from '../io/source.js';
 import { crc32, crc32Of } from './crc.js';
 
 /** First 8 bytes of every container (PNG-style: a high byte, a name, CR LF, ^Z, LF-catchers). */
 export const MAGIC = Uint8Array.of(0x89, 0x52, 0x47, 0x4d, 0x56, 0x0d, 0x0a, 0x1a); // \x89 R G M V \r \n ^Z
-/** The format version this code writes and reads. */
-export const FORMAT_VERSION = 1;
-/** Bytes before the JSON header: magic, version, header length, header CRC. */
-export const PREAMBLE_BYTES = 20;
+/** The format version this code writes; it reads this one and version 1. */
+export const FORMAT_VERSION = 2;
+/**
+ * Bytes of the version-2 preamble: magic, version, header length, header CRC, a zero u32, and the
+ * u64 offset of the JSON header, which follows the sections so a writer can stream them.
+ */
+export const PREAMBLE_BYTES = 32;
+/** Version 1 had a 20-byte preamble with the header right after it. */
+const V1_PREAMBLE_BYTES = 20;
+/**
+ * Largest index count {@link decodeTensor} materializes (the typed-array limit of today's engines,
+ * 2^32 − 1); {@link verifyTensor} checks larger tensors without holding their indices.
+ */
+export const MAX_MATERIALIZED_INDICES = 2 ** 32 - 1;
 
 /** Section names, in the order the writer lays them out. */
 export const SECTION_NAMES = ['scales', 'biases', 'freqs', 'laneStates', 'laneLengths', 'streams'] as const;
@@ -52,11 +63,26 @@ export interface TensorToWrite {
   encoded: EncodedMatrix;
 }
 
+/** Quantization parameters of a matrix without its indices (which the streams hold). */
+export type QuantParams = Omit<QuantizedMatrix, 'indices'>;
+
+/**
+ * A tensor for {@link ContainerWriter}: parameters, streams and the checksum of its indices, so a
+ * streaming encoder can drop the indices as soon as they are coded.
+ */
+export interface EncodedTensor {
+  name: string;
+  params: QuantParams;
+  encoded: EncodedMatrix;
+  /** {@link indexChecksum} of the indices. */
+  indexCrc32: number;
+}
+
 /** A tensor read from a container; sections checked, indices not yet decoded. */
 export interface ContainerTensor {
   header: TensorHeader;
   /** Quantization parameters (indices are decoded by {@link decodeTensor}). */
-  params: Pick<QuantizedMatrix, 'rows' | 'cols' | 'quantizer' | 'groupSize' | 'paramType' | 'scales' | 'biases'>;
+  params: QuantParams;
   encoded: EncodedMatrix;
 }
 
@@ -107,8 +133,100 @@ export interface ContainerFile {
   raw: Map<string, RawTensor>;
 }
 
+/** Where a chunk of the file goes: `position` is an absolute byte offset. */
+export type ContainerSink = (chunk: Uint8Array, position: number) => void;
+
 /**
- * Serializes tensors into one container.
+ * Writes a container incrementally: each tensor's sections are written as soon as it is added,
+ * the JSON header (offsets, checksums) after the last section, the preamble last. Peak memory is
+ * one tensor, whatever the file size.
+ *
+ * @example
+ * ```ts
+ * const chunks: [Uint8Array, number][] = [];
+ * const w = new ContainerWriter((chunk, at) => chunks.push([chunk, at]));
+ * w.addTensor({ name: 'wq', params, encoded, indexCrc32 });
+ * const size = w.finish({ model: { format: 'llama2c' } });
+ * ```
+ */
+export class ContainerWriter {
+  private at = PREAMBLE_BYTES;
+  private readonly names = new Set<string>();
+  private readonly headers: TensorHeader[] = [];
+  private readonly raw: { name: string; shape: number[]; section: SectionRef }[] = [];
+  private finished = false;
+
+  constructor(private readonly sink: ContainerSink) {}
+
+  /** Bytes written so far (sections only; the header and preamble come at {@link finish}). */
+  get bytesWritten(): number {
+    return this.at;
+  }
+
+  /** Appends one coded matrix. */
+  addTensor({ name, params: q, encoded: e, indexCrc32 }: EncodedTensor): void {
+    this.claimName(name);
+    const g = e.geometry;
+    if (g.rows !== q.rows || g.cols !== q.cols) throw new InvalidInputError('SHAPE_MISMATCH', `${name}: streams are ${g.rows}×${g.cols}, parameters ${q.rows}×${q.cols}`);
+    const h: TensorHeader = {
+      name, rows: q.rows, cols: q.cols, quantizer: q.quantizer, groupSize: q.groupSize, paramType: q.paramType,
+      precision: g.precision, segmentLength: g.segmentLength, rowsPerLane: g.rowsPerLane, rowsPerTile: g.rowsPerTile,
+      indexCrc32, sections: {},
+    };
+    const views: [SectionName, ArrayBufferView | null][] = [
+      ['scales', q.scales], ['biases', q.biases], ['freqs', e.freqs],
+      ['laneStates', e.laneStates], ['laneLengths', e.laneLengths], ['streams', e.data],
+    ];
+    for (const [section, view] of views) if (view) h.sections[section] = this.section(view);
+    this.headers.push(h);
+  }
+
+  /** Appends an f32 tensor stored as is (norm weights). */
+  addRaw(t: RawTensor): void {
+    this.claimName(t.name);
+    if (t.data.length !== t.shape.reduce((a, b) => a * b, 1)) throw new InvalidInputError('SHAPE_MISMATCH', `${t.name}: shape [${t.shape}] does not hold ${t.data.length} values`);
+    this.raw.push({ name: t.name, shape: t.shape, section: this.section(t.data) });
+  }
+
+  /** Writes the header and the preamble; returns the file size. */
+  finish(model?: Record<string, unknown>): number {
+    if (this.finished) throw new InvalidInputError('BAD_STATE', 'container already finished');
+    this.finished = true;
+    const header = { tensors: this.headers, ...(model ? { model } : {}), ...(this.raw.length ? { raw: this.raw } : {}) };
+    const headerBytes = new TextEncoder().encode(JSON.stringify(header));
+    const headerOffset = this.at;
+    this.sink(headerBytes, headerOffset);
+    const preamble = new Uint8Array(PREAMBLE_BYTES);
+    const dv = new DataView(preamble.buffer);
+    preamble.set(MAGIC, 0);
+    dv.setUint32(8, FORMAT_VERSION, true);
+    dv.setUint32(12, headerBytes.length, true);
+    dv.setUint32(16, crc32(headerBytes), true);
+    dv.setBigUint64(24, BigInt(headerOffset), true);
+    this.sink(preamble, 0);
+    return headerOffset + headerBytes.length;
+  }
+
+  private claimName(name: string): void {
+    if (this.finished) throw new InvalidInputError('BAD_STATE', 'container already finished');
+    if (!name || this.names.has(name)) throw new InvalidInputError('BAD_NAME', `tensor names must be unique and non-empty: '${name}'`);
+    this.names.add(name);
+  }
+
+  /** Writes a section at the next 4-byte aligned offset (the gap is zero padding). */
+  private section(view: ArrayBufferView): SectionRef {
+    const bytes = new Uint8Array(view.buffer, view.byteOffset, view.byteLength);
+    const ref = { offset: this.at, length: bytes.length, crc32: crc32(bytes) };
+    this.sink(bytes, this.at);
+    const end = this.at + bytes.length;
+    this.at = align4(end);
+    if (this.at > end) this.sink(new Uint8Array(this.at - end), end);
+    return ref;
+  }
+}
+
+/**
+ * Serializes tensors into one container in memory (see {@link ContainerWriter} to stream).
  *
  * @example
  * ```ts
@@ -117,64 +235,14 @@ export interface ContainerFile {
  * ```
  */
 export function writeContainer(tensors: TensorToWrite[], extras: ContainerExtras = {}): Uint8Array {
-  const names = new Set<string>();
-  const unique = (name: string) => {
-    if (!name || names.has(name)) throw new InvalidInputError('BAD_NAME', `tensor names must be unique and non-empty: '${name}'`);
-    names.add(name);
-  };
-  // Every section to lay out, and where its reference goes in the header.
-  const blobs: { view: ArrayBufferView; ref: (r: SectionRef) => void }[] = [];
-  const headers: TensorHeader[] = tensors.map(({ name, quantized: q, encoded: e }) => {
-    unique(name);
-    const g = e.geometry;
-    if (g.rows !== q.rows || g.cols !== q.cols) throw new InvalidInputError('SHAPE_MISMATCH', `${name}: streams are ${g.rows}×${g.cols}, parameters ${q.rows}×${q.cols}`);
-    const h: TensorHeader = {
-      name, rows: q.rows, cols: q.cols, quantizer: q.quantizer, groupSize: q.groupSize, paramType: q.paramType,
-      precision: g.precision, segmentLength: g.segmentLength, rowsPerLane: g.rowsPerLane, rowsPerTile: g.rowsPerTile,
-      indexCrc32: indexChecksum(q.indices, q.rows, q.cols), sections: {},
-    };
-    const views: [SectionName, ArrayBufferView | null][] = [
-      ['scales', q.scales], ['biases', q.biases], ['freqs', e.freqs],
-      ['laneStates', e.laneStates], ['laneLengths', e.laneLengths], ['streams', e.data],
-    ];
-    for (const [section, view] of views) if (view) blobs.push({ view, ref: (r) => { h.sections[section] = r; } });
-    return h;
-  });
-  const raw = (extras.raw ?? []).map((t) => {
-    unique(t.name);
-    if (t.data.length !== t.shape.reduce((a, b) => a * b, 1)) throw new InvalidInputError('SHAPE_MISMATCH', `${t.name}: shape [${t.shape}] does not hold ${t.data.length} values`);
-    const entry = { name: t.name, shape: t.shape, section: { offset: 0, length: 0, crc32: 0 } };
-    blobs.push({ view: t.data, ref: (r) => { entry.section = r; } });
-    return entry;
-  });
-  const header = { tensors: headers, ...(extras.model ? { model: extras.model } : {}), ...(raw.length ? { raw } : {}) };
-  // Offsets depend on the header's length and the header holds the offsets: lay out with
-  // placeholder offsets, then again with real ones until the length stops changing.
-  let dataStart = 0, headerBytes = new Uint8Array(0), end = 0;
-  for (let pass = 0; pass < 4; pass++) {
-    let at = dataStart;
-    for (const b of blobs) {
-      b.ref({ offset: at, length: b.view.byteLength, crc32: crc32Of(b.view) });
-      at = align4(at + b.view.byteLength);
-    }
-    end = at;
-    headerBytes = new TextEncoder().encode(JSON.stringify(header));
-    const start = align4(PREAMBLE_BYTES + headerBytes.length);
-    if (start === dataStart) break;
-    dataStart = start;
+  const chunks: [Uint8Array, number][] = [];
+  const writer = new ContainerWriter((chunk, at) => chunks.push([chunk.slice(), at]));
+  for (const { name, quantized: { indices, ...params }, encoded } of tensors) {
+    writer.addTensor({ name, params, encoded, indexCrc32: indexChecksum(indices, params.rows, params.cols) });
   }
-  const out = new Uint8Array(Math.max(end, dataStart));
-  const dv = new DataView(out.buffer);
-  out.set(MAGIC, 0);
-  dv.setUint32(8, FORMAT_VERSION, true);
-  dv.setUint32(12, headerBytes.length, true);
-  dv.setUint32(16, crc32(headerBytes), true);
-  out.set(headerBytes, PREAMBLE_BYTES);
-  let at = dataStart;
-  for (const b of blobs) {
-    out.set(new Uint8Array(b.view.buffer, b.view.byteOffset, b.view.byteLength), at);
-    at = align4(at + b.view.byteLength);
-  }
+  for (const r of extras.raw ?? []) writer.addRaw(r);
+  const out = new Uint8Array(writer.finish(extras.model));
+  for (const [chunk, at] of chunks) out.set(chunk, at);
   return out;
 }
 
@@ -186,17 +254,48 @@ function isUint(v: unknown, max = 2 ** 32 - 1): v is number {
   return typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= max;
 }
 
-/** Reads and checks the preamble and JSON header. */
-function readHeader(bytes: Uint8Array): { tensors: unknown[]; model?: unknown; raw?: unknown } {
-  if (bytes.length < PREAMBLE_BYTES) fail('TRUNCATED', `file has ${bytes.length} bytes, the preamble alone needs ${PREAMBLE_BYTES}`);
-  if (!isContainer(bytes)) fail('BAD_MAGIC', 'not an rans-gemv container (bad magic bytes)');
-  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+/** Where a container's JSON header and sections lie, from its preamble. */
+export interface ContainerFrame {
+  version: number;
+  headerOffset: number;
+  headerLength: number;
+  headerCrc32: number;
+  /** Sections lie in [dataStart, dataEnd). */
+  dataStart: number;
+  dataEnd: number;
+}
+
+/**
+ * Reads the preamble (the first {@link PREAMBLE_BYTES} bytes, fewer if the file is shorter) of a
+ * container of `size` bytes: magic, version, where the header lies. Versions 1 and 2 are read.
+ *
+ * @example
+ * ```ts
+ * const frame = containerFrame(await source.read(0, Math.min(PREAMBLE_BYTES, source.size)), source.size);
+ * ```
+ */
+export function containerFrame(preamble: Uint8Array, size: number): ContainerFrame {
+  if (size < V1_PREAMBLE_BYTES || preamble.length < Math.min(size, PREAMBLE_BYTES)) fail('TRUNCATED', `file has ${size} bytes, the preamble alone needs ${PREAMBLE_BYTES}`);
+  if (!isContainer(preamble)) fail('BAD_MAGIC', 'not an rans-gemv container (bad magic bytes)');
+  const dv = new DataView(preamble.buffer, preamble.byteOffset, preamble.byteLength);
   const version = dv.getUint32(8, true);
-  if (version !== FORMAT_VERSION) fail('UNSUPPORTED_VERSION', `format version ${version}; this reader knows ${FORMAT_VERSION}`);
-  const headerLength = dv.getUint32(12, true);
-  if (headerLength > bytes.length - PREAMBLE_BYTES) fail('TRUNCATED', `header claims ${headerLength} bytes, the file has ${bytes.length - PREAMBLE_BYTES} after the preamble`);
-  const headerBytes = bytes.subarray(PREAMBLE_BYTES, PREAMBLE_BYTES + headerLength);
-  if (crc32(headerBytes) !== dv.getUint32(16, true)) fail('CHECKSUM_MISMATCH', 'header checksum does not match');
+  const headerLength = dv.getUint32(12, true), headerCrc32 = dv.getUint32(16, true);
+  if (version === 1) {
+    if (headerLength > size - V1_PREAMBLE_BYTES) fail('TRUNCATED', `header claims ${headerLength} bytes, the file has ${size - V1_PREAMBLE_BYTES} after the preamble`);
+    return { version, headerOffset: V1_PREAMBLE_BYTES, headerLength, headerCrc32, dataStart: align4(V1_PREAMBLE_BYTES + headerLength), dataEnd: size };
+  }
+  if (version !== FORMAT_VERSION) fail('UNSUPPORTED_VERSION', `format version ${version}; this reader knows 1 and ${FORMAT_VERSION}`);
+  if (size < PREAMBLE_BYTES) fail('TRUNCATED', `file has ${size} bytes, the preamble alone needs ${PREAMBLE_BYTES}`);
+  const headerOffset = Number(dv.getBigUint64(24, true));
+  if (dv.getUint32(20, true) !== 0) fail('BAD_HEADER', 'reserved preamble field is not zero');
+  if (headerOffset < PREAMBLE_BYTES || headerOffset % 4 !== 0) fail('BAD_OFFSET', `header offset ${headerOffset} is inside the preamble or misaligned`);
+  if (headerOffset + headerLength > size) fail('TRUNCATED', `header [${headerOffset}, ${headerOffset + headerLength}) ends past the file's ${size} bytes`);
+  return { version, headerOffset, headerLength, headerCrc32, dataStart: PREAMBLE_BYTES, dataEnd: headerOffset };
+}
+
+/** Checks the header's CRC and parses its JSON. */
+function parseHeader(headerBytes: Uint8Array, frame: ContainerFrame): { tensors: unknown[]; model?: unknown; raw?: unknown } {
+  if (crc32(headerBytes) !== frame.headerCrc32) fail('CHECKSUM_MISMATCH', 'header checksum does not match');
   let header: unknown;
   try { header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(headerBytes)); } catch { fail('BAD_HEADER', 'header is not valid UTF-8 JSON'); }
   if (typeof header !== 'object' || header === null || !Array.isArray((header as { tensors?: unknown }).tensors)) {
@@ -253,40 +352,55 @@ function checkRawHeader(raw: unknown, index: number): { name: string; shape: num
   return { name, shape, section: { offset: r.offset as number, length: r.length as number, crc32: r.crc32 as number } };
 }
 
+/** A raw-tensor entry of the header. */
+interface RawHeader { name: string; shape: number[]; section: SectionRef }
+
 /**
- * Like {@link readContainer}, plus the model description and raw f32 tensors a container may
- * carry (written by `rans-gemv encode` for llama2.c checkpoints).
+ * A container's checked table of contents: every entry validated and every section's range
+ * proven inside the file and disjoint from the others, before any section is read.
+ */
+export interface ContainerIndex {
+  frame: ContainerFrame;
+  tensors: { header: TensorHeader; geometry: StreamGeometry }[];
+  raw: RawHeader[];
+  model: Record<string, unknown> | null;
+}
+
+/**
+ * Checks a container's header (its bytes, from {@link ContainerFrame}) against a file of `size`
+ * bytes: structure, every size against the shape it implies, every offset inside the data
+ * region, no overlaps. Reads no section. Throws {@link ContainerError}.
  *
  * @example
  * ```ts
- * const { tensors, model, raw } = readContainerFile(bytes);
- * const norms = raw.get('rms_final')?.data;
+ * const index = containerIndex(headerBytes, frame, fileSize);
  * ```
  */
-export function readContainerFile(bytes: Uint8Array): ContainerFile {
-  const header = readHeader(bytes);
-  const dataStart = align4(PREAMBLE_BYTES + new DataView(bytes.buffer, bytes.byteOffset).getUint32(12, true));
+export function containerIndex(headerBytes: Uint8Array, frame: ContainerFrame, size: number): ContainerIndex {
+  const header = parseHeader(headerBytes, frame);
   const seen = new Set<string>();
   const claimed: { start: number; end: number; what: string }[] = [];
   // Bounds first: nothing is copied or allocated until every claimed range lies in the file.
   const claim = (ref: SectionRef, what: string, tensor: string) => {
-    if (ref.offset % 4 !== 0 || ref.offset < dataStart) fail('BAD_OFFSET', `section '${what}' offset ${ref.offset} is misaligned or inside the header`, tensor);
-    if (ref.offset + ref.length > bytes.length) fail('TRUNCATED', `section '${what}' ends at ${ref.offset + ref.length}, the file has ${bytes.length} bytes`, tensor);
+    if (ref.offset % 4 !== 0 || ref.offset < frame.dataStart) fail('BAD_OFFSET', `section '${what}' offset ${ref.offset} is misaligned or inside the preamble or header`, tensor);
+    if (ref.offset + ref.length > size) fail('TRUNCATED', `section '${what}' ends at ${ref.offset + ref.length}, the file has ${size} bytes`, tensor);
+    if (ref.offset + ref.length > frame.dataEnd) fail('BAD_OFFSET', `section '${what}' ends at ${ref.offset + ref.length}, inside the header at ${frame.dataEnd}`, tensor);
     claimed.push({ start: ref.offset, end: ref.offset + ref.length, what: `${tensor}.${what}` });
   };
-  const checked = header.tensors.map((raw, index) => {
+  const tensors = header.tensors.map((raw, index) => {
     const h = checkTensorHeader(raw, index);
     const name = h.name;
     if (seen.has(name)) fail('BAD_HEADER', 'duplicate tensor name', name);
     seen.add(name);
-    let geometry;
+    let geometry: StreamGeometry;
     try {
       geometry = makeGeometry(h);
+      checkKernelGroupSize(h.groupSize);
     } catch (e) {
       if (e instanceof RansGemvError) fail('BAD_HEADER', e.message, name);
       throw e;
     }
-    if (!(h.groupSize > 0) || (h.segmentLength !== h.cols && h.segmentLength % h.groupSize !== 0)) {
+    if (h.segmentLength !== h.cols && h.segmentLength % h.groupSize !== 0) {
       fail('BAD_HEADER', `group size ${h.groupSize} does not divide segment length ${h.segmentLength}`, name);
     }
     const params = paramCount(h.quantizer, h.rows, h.cols, h.groupSize);
@@ -296,7 +410,7 @@ export function readContainerFile(bytes: Uint8Array): ContainerFile {
       freqs: ALPHABET * 2,
       laneStates: geometry.lanes * 4,
       laneLengths: geometry.lanes * 2,
-      streams: null, // any multiple of 4; checked against the lane lengths below
+      streams: null, // any multiple of 4; checked against the lane lengths when read
     };
     for (const s of SECTION_NAMES) {
       const ref = h.sections[s];
@@ -308,7 +422,7 @@ export function readContainerFile(bytes: Uint8Array): ContainerFile {
       if (s === 'streams' && ref.length % 4 !== 0) fail('BAD_SIZE', `section '${s}' length ${ref.length} is not a multiple of 4`, name);
       claim(ref, s, name);
     }
-    return { h, geometry };
+    return { header: h, geometry };
   });
   const rawHeaders = header.raw === undefined ? [] : Array.isArray(header.raw) ? header.raw.map(checkRawHeader) : fail('BAD_HEADER', 'raw tensor table is not a list');
   for (const r of rawHeaders) {
@@ -323,51 +437,119 @@ export function readContainerFile(bytes: Uint8Array): ContainerFile {
   for (let i = 1; i < claimed.length; i++) {
     if (claimed[i].start < claimed[i - 1].end) fail('BAD_OFFSET', `sections ${claimed[i - 1].what} and ${claimed[i].what} overlap`);
   }
-  const copy = (ref: SectionRef, what: string, tensor: string): Uint8Array => {
-    const slice = bytes.slice(ref.offset, ref.offset + ref.length); // aligned copy
-    if (crc32(slice) !== ref.crc32) fail('CHECKSUM_MISMATCH', `section '${what}' checksum does not match`, tensor);
-    return slice;
+  return { frame, tensors, raw: rawHeaders, model: (header.model as Record<string, unknown> | undefined) ?? null };
+}
+
+/** Checks a section's bytes against its CRC; returns them. */
+function checkedSection(bytes: Uint8Array, ref: SectionRef, what: string, tensor: string): Uint8Array {
+  if (crc32(bytes) !== ref.crc32) fail('CHECKSUM_MISMATCH', `section '${what}' checksum does not match`, tensor);
+  return bytes;
+}
+
+/** A raw tensor from its (aligned) section bytes. */
+function rawTensor(r: RawHeader, bytes: Uint8Array): RawTensor {
+  const b = checkedSection(bytes, r.section, 'raw', r.name);
+  return { name: r.name, shape: r.shape, data: new Float32Array(b.buffer, b.byteOffset, b.length / 4) };
+}
+
+/**
+ * A tensor from its section bytes (each a fresh, aligned copy): CRCs checked, frequencies summing
+ * to 2^12, lane lengths adding up to the streams section.
+ */
+function tensorFromSections(h: TensorHeader, geometry: StreamGeometry, section: (ref: SectionRef) => Uint8Array): ContainerTensor {
+  const get = (s: SectionName): Uint8Array | null => {
+    const ref = h.sections[s];
+    return ref ? checkedSection(section(ref), ref, s, h.name) : null;
   };
-  const raw = new Map<string, RawTensor>();
-  for (const r of rawHeaders) {
-    const b = copy(r.section, 'raw', r.name);
-    raw.set(r.name, { name: r.name, shape: r.shape, data: new Float32Array(b.buffer, b.byteOffset, b.length / 4) });
-  }
-  const tensors = checked.map(({ h, geometry }): ContainerTensor => {
-    const section = (s: SectionName): Uint8Array | null => {
-      const ref = h.sections[s];
-      return ref ? copy(ref, s, h.name) : null;
-    };
-    const u16 = (b: Uint8Array) => new Uint16Array(b.buffer, b.byteOffset, b.length / 2);
-    const u32 = (b: Uint8Array) => new Uint32Array(b.buffer, b.byteOffset, b.length / 4);
-    const biases = section('biases');
-    const encoded: EncodedMatrix = {
-      geometry,
-      freqs: u16(section('freqs')!),
-      laneStates: u32(section('laneStates')!),
-      laneLengths: u16(section('laneLengths')!),
-      data: u32(section('streams')!),
-    };
-    let freqSum = 0;
-    for (const f of encoded.freqs) freqSum += f;
-    if (freqSum !== 2 ** MARGINAL_PRECISION) fail('BAD_FREQUENCIES', `index frequencies sum to ${freqSum}, not 2^${MARGINAL_PRECISION}`, h.name);
-    const units = tileDirectory(geometry, encoded.laneLengths).base[geometry.tiles];
-    if (units !== encoded.data.length) fail('BAD_SIZE', `lane lengths add up to ${units} units, the streams section holds ${encoded.data.length}`, h.name);
-    return {
-      header: h,
-      params: {
-        rows: h.rows, cols: h.cols, quantizer: h.quantizer, groupSize: h.groupSize, paramType: h.paramType,
-        scales: u16(section('scales')!), biases: biases ? u16(biases) : null,
-      },
-      encoded,
-    };
-  });
-  return { tensors, model: (header.model as Record<string, unknown> | undefined) ?? null, raw };
+  const u16 = (b: Uint8Array) => new Uint16Array(b.buffer, b.byteOffset, b.length / 2);
+  const u32 = (b: Uint8Array) => new Uint32Array(b.buffer, b.byteOffset, b.length / 4);
+  const biases = get('biases');
+  const encoded: EncodedMatrix = {
+    geometry,
+    freqs: u16(get('freqs')!),
+    laneStates: u32(get('laneStates')!),
+    laneLengths: u16(get('laneLengths')!),
+    data: u32(get('streams')!),
+  };
+  let freqSum = 0;
+  for (const f of encoded.freqs) freqSum += f;
+  if (freqSum !== 2 ** MARGINAL_PRECISION) fail('BAD_FREQUENCIES', `index frequencies sum to ${freqSum}, not 2^${MARGINAL_PRECISION}`, h.name);
+  const units = tileDirectory(geometry, encoded.laneLengths).base[geometry.tiles];
+  if (units !== encoded.data.length) fail('BAD_SIZE', `lane lengths add up to ${units} units, the streams section holds ${encoded.data.length}`, h.name);
+  return {
+    header: h,
+    params: {
+      rows: h.rows, cols: h.cols, quantizer: h.quantizer, groupSize: h.groupSize, paramType: h.paramType,
+      scales: u16(get('scales')!), biases: biases ? u16(biases) : null,
+    },
+    encoded,
+  };
+}
+
+/**
+ * Like {@link readContainer}, plus the model description and raw f32 tensors a container may
+ * carry (written by `rans-gemv encode` for llama2.c checkpoints). Holds the whole file; large
+ * files go through {@link openContainer}.
+ *
+ * @example
+ * ```ts
+ * const { tensors, model, raw } = readContainerFile(bytes);
+ * const norms = raw.get('rms_final')?.data;
+ * ```
+ */
+export function readContainerFile(bytes: Uint8Array): ContainerFile {
+  const frame = containerFrame(bytes.subarray(0, PREAMBLE_BYTES), bytes.length);
+  const index = containerIndex(bytes.subarray(frame.headerOffset, frame.headerOffset + frame.headerLength), frame, bytes.length);
+  const copy = (ref: SectionRef) => bytes.slice(ref.offset, ref.offset + ref.length); // aligned copy
+  const raw = new Map(index.raw.map((r) => [r.name, rawTensor(r, copy(r.section))]));
+  const tensors = index.tensors.map(({ header, geometry }) => tensorFromSections(header, geometry, copy));
+  return { tensors, model: index.model, raw };
+}
+
+/** A container opened for streaming: its checked index; tensors are read one at a time. */
+export interface ContainerReader {
+  index: ContainerIndex;
+  /** Reads and checks tensor `i`'s sections (≈ its coded size in memory). */
+  readTensor(i: number): Promise<ContainerTensor>;
+  /** Reads and checks the raw f32 tensors. */
+  readRaw(): Promise<Map<string, RawTensor>>;
+}
+
+/**
+ * Opens a container of any size: reads the preamble and header and checks them
+ * ({@link containerIndex}); sections are read when asked for.
+ *
+ * @example
+ * ```ts
+ * import { fileSource } from 'rans-gemv/node';
+ * const c = await openContainer(fileSource('model.rgmv'));
+ * for (let i = 0; i < c.index.tensors.length; i++) verifyTensor(await c.readTensor(i));
+ * ```
+ */
+export async function openContainer(source: ByteSource): Promise<ContainerReader> {
+  const frame = containerFrame(await source.read(0, Math.min(PREAMBLE_BYTES, source.size)), source.size);
+  const index = containerIndex(await source.read(frame.headerOffset, frame.headerLength), frame, source.size);
+  const read = (ref: SectionRef) => source.read(ref.offset, ref.length);
+  return {
+    index,
+    async readTensor(i) {
+      const { header, geometry } = index.tensors[i];
+      const sections = new Map<SectionRef, Uint8Array>();
+      for (const ref of Object.values(header.sections)) sections.set(ref, await read(ref));
+      return tensorFromSections(header, geometry, (ref) => sections.get(ref)!);
+    },
+    async readRaw() {
+      const out = new Map<string, RawTensor>();
+      for (const r of index.raw) out.set(r.name, rawTensor(r, await read(r.section)));
+      return out;
+    },
+  };
 }
 
 /**
  * Decodes a tensor's streams on the CPU and proves them bit-exact against the stored index
- * checksum. Throws {@link ContainerError} (code `STREAM_CORRUPT` or `INDEX_CHECKSUM_MISMATCH`)
+ * checksum. Throws {@link ContainerError} (code `STREAM_CORRUPT`, `INDEX_CHECKSUM_MISMATCH`, or
+ * `TOO_LARGE` above {@link MAX_MATERIALIZED_INDICES} indices — {@link verifyTensor} checks those)
  * naming the tensor.
  *
  * @example
@@ -376,15 +558,43 @@ export function readContainerFile(bytes: Uint8Array): ContainerFile {
  * ```
  */
 export function decodeTensor(t: ContainerTensor): QuantizedMatrix {
+  const { rows, cols, name } = t.header;
+  if (rows * cols > MAX_MATERIALIZED_INDICES) fail('TOO_LARGE', `${rows}×${cols} indices exceed the ${MAX_MATERIALIZED_INDICES} an array can hold; verifyTensor checks it without materializing`, name);
   let indices: Uint8Array;
   try {
     indices = decodeIndices(t.encoded);
   } catch (e) {
-    if (e instanceof RansGemvError) fail('STREAM_CORRUPT', e.message, t.header.name);
+    if (e instanceof RansGemvError) fail('STREAM_CORRUPT', e.message, name);
     throw e;
   }
-  if (indexChecksum(indices, t.header.rows, t.header.cols) !== t.header.indexCrc32) {
-    fail('INDEX_CHECKSUM_MISMATCH', 'decoded indices do not match the stored index checksum', t.header.name);
+  if (indexChecksum(indices, rows, cols) !== t.header.indexCrc32) {
+    fail('INDEX_CHECKSUM_MISMATCH', 'decoded indices do not match the stored index checksum', name);
   }
   return { ...t.params, indices };
+}
+
+/**
+ * Proves a tensor's streams bit-exact against the stored index checksum like {@link decodeTensor},
+ * one tile of rows at a time: memory is one tile (≤ 256 lanes), whatever the tensor's size.
+ * `onProgress(weightsDone)` is called after each tile.
+ *
+ * @example
+ * ```ts
+ * verifyTensor(await container.readTensor(0)); // throws ContainerError naming the tensor
+ * ```
+ */
+export function verifyTensor(t: ContainerTensor, onProgress?: (weightsDone: number) => void): void {
+  const { rows, cols, name } = t.header;
+  const wordsPerRow = Math.ceil(cols / 8);
+  let crc = 0;
+  try {
+    decodeIndexTiles(t.encoded, (row0, rowCount, indices) => {
+      crc = crc32(new Uint8Array(packNibbles(indices, rowCount, cols).buffer, 0, rowCount * wordsPerRow * 4), crc);
+      onProgress?.((row0 + rowCount) * cols);
+    });
+  } catch (e) {
+    if (e instanceof RansGemvError) fail('STREAM_CORRUPT', e.message, name);
+    throw e;
+  }
+  if (crc !== t.header.indexCrc32) fail('INDEX_CHECKSUM_MISMATCH', `decoded indices do not match the stored index checksum (${rows}×${cols})`, name);
 }

@@ -5,7 +5,7 @@
 import { InvalidInputError, RansGemvError } from '../errors.js';
 import { fromBf16Bits, fromF16Bits, toBf16Bits, toF16Bits } from '../quantize/half.js';
 import { packNibbles } from '../quantize/import.js';
-import { groupsPerRow, type QuantizedMatrix } from '../quantize/types.js';
+import { checkKernelGroupSize, groupsPerRow, type QuantizedMatrix } from '../quantize/types.js';
 import type { EncodedMatrix } from '../rans/codec.js';
 import { cumulative, pairFrequencies } from '../rans/frequencies.js';
 import { tileDirectory, tileShape, type StreamGeometry } from '../rans/layout.js';
@@ -135,9 +135,7 @@ export function uploadMatrix(device: GPUDevice, source: MatrixSource, options: U
   const g = e.geometry;
   if (g.rows !== p.rows || g.cols !== p.cols) throw new InvalidInputError('SHAPE_MISMATCH', `streams are ${g.rows}×${g.cols}, parameters ${p.rows}×${p.cols}`);
   // The kernels take a pair of weights (fused, decode) or a u32 of 8 nibbles (q4) from one group.
-  if (!Number.isInteger(p.groupSize) || p.groupSize < 8 || p.groupSize % 8 !== 0) {
-    throw new InvalidInputError('UNSUPPORTED_GROUP_SIZE', `the GPU kernels need a group size that is a multiple of 8, got ${p.groupSize}`);
-  }
+  checkKernelGroupSize(p.groupSize);
   if (g.segmentLength !== g.cols && g.segmentLength % p.groupSize !== 0) {
     throw new InvalidInputError('BAD_LAYOUT', `segment length ${g.segmentLength} is not a multiple of the group size ${p.groupSize}`);
   }

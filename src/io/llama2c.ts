@@ -3,7 +3,7 @@
  * The layout is in fixtures/stories260K/README.md.
  */
 import { ContainerError } from '../errors.js';
-import type { WeightMatrix } from './model.js';
+import type { ByteRegion, MatrixEntry, ModelLayout } from './model.js';
 
 /** Model hyper-parameters from the checkpoint header. */
 export interface Llama2cConfig {
@@ -31,39 +31,73 @@ export interface Llama2cCheckpoint {
   classifier: Float32Array;
 }
 
-const HEADER_BYTES = 28;
+/** Bytes of the header: 7 little-endian int32 fields. */
+export const LLAMA2C_HEADER_BYTES = 28;
+
+/** Upper bounds on the header fields, far above any real model, that keep every size exact in f64. */
+const LIMITS = { dim: 1 << 16, hiddenDim: 1 << 18, nLayers: 1 << 10, nHeads: 1 << 12, nKvHeads: 1 << 12, vocabSize: 1 << 22, seqLen: 1 << 22 };
+
+/** Where every array of a checkpoint lies: name → regions (one per layer for per-layer arrays). */
+export interface Llama2cLayout {
+  config: Llama2cConfig;
+  arrays: Record<string, ByteRegion[]>;
+}
 
 /**
- * Parses a llama2.c checkpoint. The header must agree with the file size exactly: a file whose
- * size disagrees with its header throws {@link ContainerError} (`BAD_SIZE`) before any copy.
+ * Parses the 28-byte header of a llama2.c checkpoint of `size` bytes into its config and the
+ * region of every array. The header must agree with the file size exactly, and every field is
+ * range-checked: a file that disagrees throws {@link ContainerError} before anything is read.
+ *
+ * @example
+ * ```ts
+ * const { config, arrays } = llama2cLayout(head, fileSize, 'stories260K.bin');
+ * ```
  */
-export function readLlama2c(bytes: Uint8Array): Llama2cCheckpoint {
-  if (bytes.length < HEADER_BYTES) throw new ContainerError('TRUNCATED', `llama2.c checkpoint needs a ${HEADER_BYTES}-byte header, file has ${bytes.length} bytes`);
-  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+export function llama2cLayout(head: Uint8Array, size: number, file = 'checkpoint'): Llama2cLayout {
+  if (head.length < LLAMA2C_HEADER_BYTES || size < LLAMA2C_HEADER_BYTES) throw new ContainerError('TRUNCATED', `${file}: a llama2.c checkpoint needs a ${LLAMA2C_HEADER_BYTES}-byte header, the file has ${size} bytes`);
+  const dv = new DataView(head.buffer, head.byteOffset, LLAMA2C_HEADER_BYTES);
   const h = Array.from({ length: 7 }, (_, i) => dv.getInt32(i * 4, true));
   const [dim, hiddenDim, nLayers, nHeads, nKvHeads, vocabRaw, seqLen] = h;
-  const vocabSize = Math.abs(vocabRaw);
-  if ([dim, hiddenDim, nLayers, nHeads, nKvHeads, vocabSize, seqLen].some((v) => v <= 0) || dim % nHeads !== 0 || nHeads % nKvHeads !== 0 || (dim / nHeads) % 2 !== 0) {
-    throw new ContainerError('BAD_HEADER', `implausible llama2.c header [${h.join(', ')}]`);
+  const config: Llama2cConfig = { dim, hiddenDim, nLayers, nHeads, nKvHeads, vocabSize: Math.abs(vocabRaw), seqLen, sharedClassifier: vocabRaw > 0 };
+  const inRange = Object.entries(LIMITS).every(([k, max]) => { const v = config[k as keyof typeof LIMITS]; return v > 0 && v <= max; });
+  if (!inRange || dim % nHeads !== 0 || nHeads % nKvHeads !== 0 || (dim / nHeads) % 2 !== 0) {
+    throw new ContainerError('BAD_HEADER', `${file}: implausible llama2.c header [${h.join(', ')}]`);
   }
-  const config: Llama2cConfig = { dim, hiddenDim, nLayers, nHeads, nKvHeads, vocabSize, seqLen, sharedClassifier: vocabRaw > 0 };
   const headSize = dim / nHeads, kvDim = (dim * nKvHeads) / nHeads;
   const sizes: [string, number, number][] = [ // name, count, elements each
-    ['tokenEmbedding', 1, vocabSize * dim], ['rmsAtt', nLayers, dim],
+    ['tokenEmbedding', 1, config.vocabSize * dim], ['rmsAtt', nLayers, dim],
     ['wq', nLayers, dim * dim], ['wk', nLayers, kvDim * dim], ['wv', nLayers, kvDim * dim], ['wo', nLayers, dim * dim],
     ['rmsFfn', nLayers, dim], ['w1', nLayers, hiddenDim * dim], ['w2', nLayers, dim * hiddenDim], ['w3', nLayers, hiddenDim * dim],
     ['rmsFinal', 1, dim], ['freqCis', 1, seqLen * headSize],
   ];
-  if (!config.sharedClassifier) sizes.push(['classifier', 1, vocabSize * dim]);
+  if (!config.sharedClassifier) sizes.push(['classifier', 1, config.vocabSize * dim]);
   const floats = sizes.reduce((n, [, count, each]) => n + count * each, 0);
-  if (HEADER_BYTES + floats * 4 !== bytes.length) {
-    throw new ContainerError('BAD_SIZE', `llama2.c header [${h.join(', ')}] implies ${HEADER_BYTES + floats * 4} bytes, the file has ${bytes.length}`);
+  if (LLAMA2C_HEADER_BYTES + floats * 4 !== size) {
+    throw new ContainerError('BAD_SIZE', `${file}: llama2.c header [${h.join(', ')}] implies ${LLAMA2C_HEADER_BYTES + floats * 4} bytes, the file has ${size}`);
   }
-  const all = new Float32Array(bytes.slice(HEADER_BYTES).buffer);
-  let at = 0;
-  const out: Record<string, Float32Array[]> = {};
+  let at = LLAMA2C_HEADER_BYTES;
+  const arrays: Record<string, ByteRegion[]> = {};
   for (const [name, count, each] of sizes) {
-    out[name] = Array.from({ length: count }, () => all.subarray(at, (at += each)));
+    arrays[name] = Array.from({ length: count }, () => { const r = { offset: at, length: each * 4 }; at += each * 4; return r; });
+  }
+  return { config, arrays };
+}
+
+/**
+ * Parses a llama2.c checkpoint held in memory (the runtime's path; encoders stream the file
+ * through {@link llama2cModelLayout} instead).
+ *
+ * @example
+ * ```ts
+ * const ck = readLlama2c(new Uint8Array(readFileSync('stories260K.bin')));
+ * ```
+ */
+export function readLlama2c(bytes: Uint8Array, file = 'checkpoint'): Llama2cCheckpoint {
+  const { config, arrays } = llama2cLayout(bytes, bytes.length, file);
+  const all = new Float32Array(bytes.slice(LLAMA2C_HEADER_BYTES).buffer);
+  const out: Record<string, Float32Array[]> = {};
+  for (const [name, regions] of Object.entries(arrays)) {
+    out[name] = regions.map((r) => all.subarray((r.offset - LLAMA2C_HEADER_BYTES) / 4, (r.offset - LLAMA2C_HEADER_BYTES + r.length) / 4));
   }
   return {
     config,
@@ -74,25 +108,40 @@ export function readLlama2c(bytes: Uint8Array): Llama2cCheckpoint {
   };
 }
 
+/**
+ * The {@link ModelLayout} of a checkpoint: its matrices (`tok_embeddings`,
+ * `layers.N.{wq,…,w3}`, `classifier` when not shared), the norm weights stored raw
+ * (`rms_att`, `rms_ffn`, `rms_final`) and the config as the model description.
+ *
+ * @example
+ * ```ts
+ * const layout = llama2cModelLayout(head, fileSize, 'stories260K.bin');
+ * ```
+ */
+export function llama2cModelLayout(head: Uint8Array, size: number, file: string): ModelLayout {
+  const { config: c, arrays } = llama2cLayout(head, size, file);
+  const float = (name: string, rows: number, cols: number, data: ByteRegion): MatrixEntry => ({ kind: 'float', name, rows, cols, dtype: 'F32', data });
+  const matrices = [float('tok_embeddings', c.vocabSize, c.dim, arrays.tokenEmbedding[0])];
+  const shapes = llama2cMatrixShapes(c);
+  for (let l = 0; l < c.nLayers; l++) {
+    for (const [k, [rows, cols]] of Object.entries(shapes)) matrices.push(float(`layers.${l}.${k}`, rows, cols, arrays[k][l]));
+  }
+  if (!c.sharedClassifier) matrices.push(float('classifier', c.vocabSize, c.dim, arrays.classifier[0]));
+  // Layers' norm vectors are adjacent in the file, so each stack is one region.
+  const stack = (rs: ByteRegion[]): ByteRegion => ({ offset: rs[0].offset, length: rs.length * rs[0].length });
+  return {
+    format: 'llama2c', matrices, skipped: [], // freq_cis is recomputed by the runtime: not a tensor to list
+    raw: [
+      { name: 'rms_att', shape: [c.nLayers, c.dim], data: stack(arrays.rmsAtt) },
+      { name: 'rms_ffn', shape: [c.nLayers, c.dim], data: stack(arrays.rmsFfn) },
+      { name: 'rms_final', shape: [c.dim], data: arrays.rmsFinal[0] },
+    ],
+    model: { format: 'llama2c', config: { ...c } },
+  };
+}
+
 /** Names of the per-layer matrices, in file order, with their [rows, cols]. */
 export function llama2cMatrixShapes(c: Llama2cConfig): Record<'wq' | 'wk' | 'wv' | 'wo' | 'w1' | 'w2' | 'w3', [number, number]> {
   const kvDim = (c.dim * c.nKvHeads) / c.nHeads;
   return { wq: [c.dim, c.dim], wk: [kvDim, c.dim], wv: [kvDim, c.dim], wo: [c.dim, c.dim], w1: [c.hiddenDim, c.dim], w2: [c.dim, c.hiddenDim], w3: [c.hiddenDim, c.dim] };
-}
-
-/**
- * The checkpoint's 2-D weight matrices: `tok_embeddings` (also the classifier when shared),
- * `layers.N.{wq,wk,wv,wo,w1,w2,w3}`, and `classifier` when not shared.
- */
-export function llama2cMatrices(ck: Llama2cCheckpoint): WeightMatrix[] {
-  const c = ck.config;
-  const m: WeightMatrix[] = [{ name: 'tok_embeddings', rows: c.vocabSize, cols: c.dim, kind: 'float', weights: ck.tokenEmbedding }];
-  const shapes = llama2cMatrixShapes(c);
-  for (let l = 0; l < c.nLayers; l++) {
-    for (const [k, [rows, cols]] of Object.entries(shapes) as [keyof typeof shapes, [number, number]][]) {
-      m.push({ name: `layers.${l}.${k}`, rows, cols, kind: 'float', weights: ck[k][l] });
-    }
-  }
-  if (!c.sharedClassifier) m.push({ name: 'classifier', rows: c.vocabSize, cols: c.dim, kind: 'float', weights: ck.classifier });
-  return m;
 }

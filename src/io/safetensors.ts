@@ -1,106 +1,151 @@
 /**
- * safetensors: u64 header length, JSON header {name: {dtype, shape, data_offsets}}, raw data.
- * Float tensors (F32, F16, BF16) become float matrices; MLX 4-bit triples
- * (`X.weight` U32 + `X.scales` + `X.biases`) are imported losslessly.
+ * safetensors: u64 header length n, n bytes of JSON `{name: {dtype, shape, data_offsets}}`, then
+ * the data. Float matrices (F32, F16, BF16) are encoded; MLX 4-bit triples (`X.weight` U32 +
+ * `X.scales` + `X.biases`) are imported losslessly; every other tensor is listed as skipped.
+ * Only the header is parsed here; tensor data is read later, a block of rows at a time.
  */
 import { ContainerError } from '../errors.js';
-import { decodeParams, type ParamType } from '../quantize/half.js';
-import { importMlx } from '../quantize/import.js';
-import type { WeightMatrix } from './model.js';
+import { checkKernelGroupSize } from '../quantize/types.js';
+import type { ByteRegion, FloatDType, MatrixEntry, ModelLayout, SkippedTensor } from './model.js';
 
-interface RawTensor { dtype: string; shape: number[]; bytes: Uint8Array }
+const DTYPE_BYTES: Record<string, number> = {
+  F64: 8, F32: 4, F16: 2, BF16: 2, I64: 8, U64: 8, I32: 4, U32: 4, I16: 2, U16: 2, I8: 1, U8: 1, BOOL: 1, F8_E4M3: 1, F8_E5M2: 1,
+};
+const FLOAT_DTYPES: readonly string[] = ['F32', 'F16', 'BF16'];
+/** The safetensors specification caps the header at 100 MB. */
+const MAX_HEADER_BYTES = 100_000_000;
 
-const DTYPE_BYTES: Record<string, number> = { F32: 4, F16: 2, BF16: 2, U32: 4, I32: 4, F64: 8, U8: 1, I8: 1, U16: 2, I16: 2, I64: 8, U64: 8, BOOL: 1 };
-
-/** True when the bytes look like a safetensors file (a plausible header length and a '{'). */
-export function isSafetensors(bytes: Uint8Array): boolean {
-  if (bytes.length < 9) return false;
-  const n = Number(new DataView(bytes.buffer, bytes.byteOffset).getBigUint64(0, true));
-  return n > 1 && 8 + n <= bytes.length && bytes[8] === 0x7b;
+/**
+ * True when the first bytes look like safetensors: a header length of 2 B … 100 MB (a llama2.c
+ * checkpoint's first 8 bytes read as a u64 are ≥ 2^32), then printable text. A length past the
+ * end of the file is still safetensors — reported as truncated, not as an unknown format.
+ */
+export function isSafetensorsHead(head: Uint8Array): boolean {
+  if (head.length < 9 || head[8] < 0x09 || head[8] > 0x7e) return false;
+  const n = new DataView(head.buffer, head.byteOffset, 8).getBigUint64(0, true);
+  return n > 1n && n <= BigInt(MAX_HEADER_BYTES);
 }
 
-/** Parses a safetensors file into raw tensors, checking every offset against the file. */
-export function readSafetensors(bytes: Uint8Array): Map<string, RawTensor> {
-  if (bytes.length < 8) throw new ContainerError('TRUNCATED', 'safetensors file is shorter than its 8-byte header length');
-  const n = Number(new DataView(bytes.buffer, bytes.byteOffset).getBigUint64(0, true));
-  if (8 + n > bytes.length) throw new ContainerError('TRUNCATED', `safetensors header claims ${n} bytes, the file has ${bytes.length - 8}`);
-  let header: Record<string, unknown>;
-  try { header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(8, 8 + n))); } catch { throw new ContainerError('BAD_HEADER', 'safetensors header is not valid JSON'); }
-  const data = bytes.subarray(8 + n);
-  const out = new Map<string, RawTensor>();
-  for (const [name, v] of Object.entries(header)) {
-    if (name === '__metadata__') continue;
-    const t = v as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
-    const [b, e] = Array.isArray(t.data_offsets) ? t.data_offsets : [];
-    const shape = Array.isArray(t.shape) ? t.shape : null;
-    const size = typeof t.dtype === 'string' ? DTYPE_BYTES[t.dtype] : undefined;
-    if (!size || !shape || !shape.every((d) => Number.isInteger(d) && d >= 0) || !Number.isInteger(b) || !Number.isInteger(e)) {
-      throw new ContainerError('BAD_HEADER', `tensor '${name}' has a malformed entry`);
-    }
-    const count = shape.reduce((a: number, d: number) => a * d, 1);
-    if (b < 0 || e < b || e > data.length || e - b !== count * size) {
-      throw new ContainerError('BAD_SIZE', `tensor '${name}' offsets [${b}, ${e}) do not fit ${t.dtype}[${shape.join(', ')}] in ${data.length} data bytes`);
-    }
-    out.set(name, { dtype: t.dtype as string, shape, bytes: data.slice(b, e) });
-  }
-  return out;
-}
-
-function toFloat32(t: RawTensor, name: string): Float32Array {
-  switch (t.dtype) {
-    case 'F32': return new Float32Array(t.bytes.buffer, t.bytes.byteOffset, t.bytes.length / 4);
-    case 'F16': case 'BF16': return decodeParams(new Uint16Array(t.bytes.buffer, t.bytes.byteOffset, t.bytes.length / 2), t.dtype === 'F16' ? 'f16' : 'bf16');
-    default: throw new ContainerError('BAD_DTYPE', `tensor '${name}' has dtype ${t.dtype}, expected F32, F16 or BF16`);
-  }
+/** Bytes of the file the header occupies (8 + n), checked against the file size. */
+export function safetensorsHeaderBytes(head: Uint8Array, size: number, file: string): number {
+  if (head.length < 8) throw new ContainerError('TRUNCATED', `${file}: ${size} bytes, shorter than the safetensors 8-byte header length`);
+  const n = Number(new DataView(head.buffer, head.byteOffset, 8).getBigUint64(0, true));
+  if (n > MAX_HEADER_BYTES) throw new ContainerError('BAD_HEADER', `${file}: safetensors header claims ${n} bytes, over the format's 100 MB limit`);
+  if (8 + n > size) throw new ContainerError('TRUNCATED', `${file}: safetensors header claims ${n} bytes, the file has ${size - 8} after the length`);
+  return 8 + n;
 }
 
 /**
- * The 2-D weight matrices of a safetensors file: float matrices, and MLX 4-bit triples imported
- * losslessly. Other tensors (1-D norms, biases, integer tensors) are skipped.
+ * Parses a safetensors header (the first {@link safetensorsHeaderBytes} bytes of a file of `size`
+ * bytes) into matrix entries. Checks every entry against the file: types, shapes, offsets inside
+ * the data, sizes that match dtype × shape, no two tensors overlapping. Throws
+ * {@link ContainerError} naming the file and tensor.
+ *
+ * @example
+ * ```ts
+ * const layout = parseSafetensors(headerBytes, fileSize, 'model.safetensors');
+ * ```
  */
-export function safetensorsMatrices(bytes: Uint8Array): WeightMatrix[] {
-  const raw = readSafetensors(bytes);
-  const out: WeightMatrix[] = [];
+export function parseSafetensors(header: Uint8Array, size: number, file: string): ModelLayout {
+  const fail = (code: string, message: string, tensor?: string): never => { throw new ContainerError(code, message, tensor, file); };
+  const dataStart = safetensorsHeaderBytes(header, size, file);
+  const dataBytes = size - dataStart;
+  let json: unknown;
+  try { json = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(header.subarray(8, dataStart))); } catch { fail('BAD_HEADER', 'safetensors header is not valid UTF-8 JSON'); }
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) fail('BAD_HEADER', 'safetensors header is not a JSON object');
+  interface Tensor { name: string; dtype: string; shape: number[]; region: ByteRegion }
+  const tensors = new Map<string, Tensor>();
+  for (const [name, v] of Object.entries(json as Record<string, unknown>)) {
+    if (name === '__metadata__') continue;
+    if (typeof v !== 'object' || v === null || Array.isArray(v)) fail('BAD_HEADER', `entry is ${v === null ? 'null' : typeof v}, not an object`, name);
+    const t = v as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
+    if (typeof t.dtype !== 'string' || !(t.dtype in DTYPE_BYTES)) fail('BAD_DTYPE', `unknown dtype ${JSON.stringify(t.dtype)}`, name);
+    const dtype = t.dtype as string;
+    if (!Array.isArray(t.shape) || !t.shape.every((d) => Number.isSafeInteger(d) && d >= 0)) fail('BAD_HEADER', 'shape is not a list of non-negative integers', name);
+    const shape = t.shape as number[];
+    const offsets = t.data_offsets;
+    if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every((o) => Number.isSafeInteger(o) && o >= 0)) fail('BAD_HEADER', 'data_offsets is not [begin, end]', name);
+    const [b, e] = offsets as number[];
+    const count = shape.reduce((a, d) => a * d, 1);
+    if (e < b || e > dataBytes) fail('BAD_OFFSET', `data_offsets [${b}, ${e}) lie outside the ${dataBytes} data bytes`, name);
+    if (e - b !== count * DTYPE_BYTES[dtype]) fail('BAD_SIZE', `data_offsets [${b}, ${e}) hold ${e - b} bytes, ${dtype}[${shape.join(', ')}] needs ${count * DTYPE_BYTES[dtype]}`, name);
+    tensors.set(name, { name, dtype, shape, region: { offset: dataStart + b, length: e - b } });
+  }
+  // Overlaps: sort by start; any range starting before the previous one's end overlaps it.
+  const byStart = [...tensors.values()].filter((t) => t.region.length > 0).sort((a, c) => a.region.offset - c.region.offset);
+  for (let i = 1; i < byStart.length; i++) {
+    const prev = byStart[i - 1], t = byStart[i];
+    if (t.region.offset < prev.region.offset + prev.region.length) fail('BAD_OFFSET', `data overlaps tensor '${prev.name}'`, t.name);
+  }
+  // MLX triples first (so their scales and biases are not listed as skipped), then everything in
+  // the header's order, which is the order the container keeps.
+  const mlx = new Map<string, MatrixEntry>();
   const consumed = new Set<string>();
-  for (const [name, t] of raw) {
-    if (!name.endsWith('.weight') || t.dtype !== 'U32') continue;
-    const stem = name.slice(0, -'.weight'.length);
-    const scales = raw.get(`${stem}.scales`), biases = raw.get(`${stem}.biases`);
-    if (!scales || !biases || t.shape.length !== 2 || scales.shape.length !== 2) continue;
-    if (scales.dtype !== biases.dtype || (scales.dtype !== 'F16' && scales.dtype !== 'BF16')) {
-      throw new ContainerError('BAD_DTYPE', `MLX tensor '${stem}' has ${scales.dtype} scales; lossless import needs F16 or BF16`);
-    }
+  for (const t of tensors.values()) {
+    if (!t.name.endsWith('.weight') || t.dtype !== 'U32' || t.shape.length !== 2) continue;
+    const stem = t.name.slice(0, -'.weight'.length);
+    const scales = tensors.get(`${stem}.scales`), biases = tensors.get(`${stem}.biases`);
+    if (!scales || !biases) continue;
+    if (scales.dtype !== biases.dtype || (scales.dtype !== 'F16' && scales.dtype !== 'BF16')) fail('BAD_DTYPE', `MLX scales are ${scales.dtype} and biases ${biases.dtype}; lossless import needs both F16 or both BF16`, stem);
     const [rows, words] = t.shape, cols = words * 8;
+    if (scales.shape.length !== 2 || scales.shape[0] !== rows || scales.shape[1] === 0 || cols % scales.shape[1] !== 0 || String(biases.shape) !== String(scales.shape)) {
+      fail('BAD_SHAPE', `MLX weight [${t.shape}] with scales [${scales.shape}] and biases [${biases.shape}] is not a 4-bit matrix of whole groups`, stem);
+    }
     const groupSize = cols / scales.shape[1];
-    const paramType: ParamType = scales.dtype === 'F16' ? 'f16' : 'bf16';
-    const u16 = (b: Uint8Array) => new Uint16Array(b.buffer, b.byteOffset, b.length / 2);
-    const quantized = importMlx({
-      rows, cols, groupSize, paramType,
-      weight: new Uint32Array(t.bytes.buffer, t.bytes.byteOffset, t.bytes.length / 4),
-      scales: u16(scales.bytes), biases: u16(biases.bytes),
-    });
-    out.push({ name, rows, cols, kind: 'quantized', quantized });
-    for (const n of [name, `${stem}.scales`, `${stem}.biases`]) consumed.add(n);
+    checkKernelGroupSize(groupSize, `${file}: ${stem}: MLX group size`);
+    mlx.set(t.name, { kind: 'mlx', name: t.name, rows, cols, groupSize, paramType: scales.dtype === 'F16' ? 'f16' : 'bf16', weight: t.region, scales: scales.region, biases: biases.region });
+    for (const n of [scales.name, biases.name]) consumed.add(n);
   }
-  for (const [name, t] of raw) {
-    if (consumed.has(name) || t.shape.length !== 2 || !['F32', 'F16', 'BF16'].includes(t.dtype)) continue;
-    out.push({ name, rows: t.shape[0], cols: t.shape[1], kind: 'float', weights: toFloat32(t, name) });
+  const matrices: MatrixEntry[] = [];
+  const skipped: SkippedTensor[] = [];
+  for (const t of tensors.values()) {
+    if (consumed.has(t.name)) continue;
+    const m = mlx.get(t.name);
+    if (m) { matrices.push(m); continue; }
+    const skip = (reason: string) => skipped.push({ name: t.name, shape: t.shape, dtype: t.dtype, reason });
+    if (t.shape.length !== 2) skip(`${t.shape.length}-D`);
+    else if (!FLOAT_DTYPES.includes(t.dtype)) skip(`dtype ${t.dtype}`);
+    else if (t.shape[0] === 0 || t.shape[1] === 0) skip('empty');
+    else matrices.push({ kind: 'float', name: t.name, rows: t.shape[0], cols: t.shape[1], dtype: t.dtype as FloatDType, data: t.region });
   }
+  return { format: 'safetensors', matrices, raw: [], skipped };
+}
+
+/**
+ * Writes tensors as safetensors (used by tests, benchmarks and examples).
+ *
+ * @example
+ * ```ts
+ * const file = writeSafetensors([{ name: 'w.weight', dtype: 'F32', shape: [2, 2], bytes: new Uint8Array(16) }]);
+ * ```
+ */
+export function writeSafetensors(tensors: { name: string; dtype: 'F32' | 'F16' | 'BF16' | 'U32'; shape: number[]; bytes: Uint8Array }[]): Uint8Array {
+  const { header, dataBytes } = safetensorsHeader(tensors.map((t) => ({ name: t.name, dtype: t.dtype, shape: t.shape, length: t.bytes.length })));
+  const out = new Uint8Array(header.length + dataBytes);
+  out.set(header, 0);
+  let o = header.length;
+  for (const t of tensors) { out.set(t.bytes, o); o += t.bytes.length; }
   return out;
 }
 
-/** Writes float32 tensors as safetensors (used by tests and examples). */
-export function writeSafetensors(tensors: { name: string; dtype: 'F32' | 'F16' | 'BF16' | 'U32'; shape: number[]; bytes: Uint8Array }[]): Uint8Array {
-  const header: Record<string, unknown> = {};
+/**
+ * The 8-byte length and JSON header of a safetensors file whose tensors follow one another in
+ * the given order (data padded to 8 bytes), for writers that stream the data after it.
+ *
+ * @example
+ * ```ts
+ * const { header } = safetensorsHeader([{ name: 'w', dtype: 'F16', shape: [4096, 4096], length: 2 * 4096 * 4096 }]);
+ * ```
+ */
+export function safetensorsHeader(tensors: { name: string; dtype: string; shape: number[]; length: number }[]): { header: Uint8Array; dataBytes: number } {
+  const json: Record<string, unknown> = {};
   let at = 0;
-  for (const t of tensors) { header[t.name] = { dtype: t.dtype, shape: t.shape, data_offsets: [at, at + t.bytes.length] }; at += t.bytes.length; }
-  let json = JSON.stringify(header);
-  json += ' '.repeat((8 - ((8 + json.length) % 8)) % 8);
-  const hb = new TextEncoder().encode(json);
-  const out = new Uint8Array(8 + hb.length + at);
-  new DataView(out.buffer).setBigUint64(0, BigInt(hb.length), true);
-  out.set(hb, 8);
-  let o = 8 + hb.length;
-  for (const t of tensors) { out.set(t.bytes, o); o += t.bytes.length; }
-  return out;
+  for (const t of tensors) { json[t.name] = { dtype: t.dtype, shape: t.shape, data_offsets: [at, at + t.length] }; at += t.length; }
+  let text = JSON.stringify(json);
+  text += ' '.repeat((8 - ((8 + text.length) % 8)) % 8);
+  const hb = new TextEncoder().encode(text);
+  const header = new Uint8Array(8 + hb.length);
+  new DataView(header.buffer).setBigUint64(0, BigInt(hb.length), true);
+  header.set(hb, 8);
+  return { header, dataBytes: at };
 }

@@ -4,7 +4,8 @@
  */
 import { decodeTensor, readContainerFile, type ContainerExtras } from '../container/container.js';
 import { ContainerError, InvalidInputError } from '../errors.js';
-import { llama2cMatrices, llama2cMatrixShapes, readLlama2c, type Llama2cCheckpoint, type Llama2cConfig } from '../io/llama2c.js';
+import { llama2cMatrixShapes, readLlama2c, type Llama2cConfig } from '../io/llama2c.js';
+import { loadModelMatrices } from '../io/formats.js';
 import { compressMatrix, type CompressOptions } from '../pipeline.js';
 import { dequantize } from '../quantize/quantize.js';
 import type { QuantizedMatrix } from '../quantize/types.js';
@@ -36,7 +37,7 @@ export function classifierName(c: Llama2cConfig): string {
 export function modelFromCheckpoint(bytes: Uint8Array, options: CompressOptions = {}): LlamaModel {
   const ck = readLlama2c(bytes);
   const matrices = new Map<string, ModelMatrix>();
-  for (const m of llama2cMatrices(ck)) {
+  for (const m of loadModelMatrices(bytes, 'checkpoint')) {
     if (m.kind !== 'float') continue;
     const c = compressMatrix(m, options);
     matrices.set(m.name, { quantized: c.quantized, encoded: c.encoded, float: m.weights });
@@ -44,19 +45,6 @@ export function modelFromCheckpoint(bytes: Uint8Array, options: CompressOptions 
   return { config: ck.config, matrices, rmsAtt: ck.rmsAtt, rmsFfn: ck.rmsFfn, rmsFinal: ck.rmsFinal };
 }
 
-/** The model description and norm weights `rans-gemv encode` stores beside a checkpoint's matrices. */
-export function llama2cContainerExtras(ck: Llama2cCheckpoint): ContainerExtras {
-  const { dim, nLayers } = ck.config;
-  const stack = (arrays: Float32Array[]) => { const out = new Float32Array(arrays.length * dim); arrays.forEach((a, i) => out.set(a, i * dim)); return out; };
-  return {
-    model: { format: 'llama2c', config: { ...ck.config } },
-    raw: [
-      { name: 'rms_att', shape: [nLayers, dim], data: stack(ck.rmsAtt) },
-      { name: 'rms_ffn', shape: [nLayers, dim], data: stack(ck.rmsFfn) },
-      { name: 'rms_final', shape: [dim], data: ck.rmsFinal },
-    ],
-  };
-}
 
 /**
  * Loads a model from a container: decodes every matrix on the CPU (checksums verified) and

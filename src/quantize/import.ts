@@ -4,7 +4,7 @@
  */
 import { InvalidInputError } from '../errors.js';
 import type { ParamType } from './half.js';
-import { groupsPerRow, type QuantizedMatrix } from './types.js';
+import { checkKernelGroupSize, groupsPerRow, type QuantizedMatrix } from './types.js';
 
 /** An MLX-quantized (bits = 4) linear weight as stored in MLX safetensors. */
 export interface MlxQuantizedWeight {
@@ -34,6 +34,7 @@ export function importMlx(m: MlxQuantizedWeight): QuantizedMatrix {
   if (!(rows > 0 && cols > 0 && cols % 8 === 0 && cols % groupSize === 0)) {
     throw new InvalidInputError('BAD_SHAPE', `MLX 4-bit weights need cols divisible by 8 and by the group size, got ${rows}×${cols} g${groupSize}`);
   }
+  checkKernelGroupSize(groupSize, 'MLX group size');
   const gpr = groupsPerRow(cols, groupSize);
   if (m.weight.length !== (rows * cols) / 8) {
     throw new InvalidInputError('SHAPE_MISMATCH', `MLX weight has ${m.weight.length} words, shape ${rows}×${cols} needs ${(rows * cols) / 8}`);
@@ -60,10 +61,14 @@ export function importMlx(m: MlxQuantizedWeight): QuantizedMatrix {
 export function packNibbles(indices: Uint8Array, rows: number, cols: number): Uint32Array {
   const wordsPerRow = Math.ceil(cols / 8);
   const out = new Uint32Array(rows * wordsPerRow);
+  const whole = cols >>> 3; // words of 8 indices, packed 8 at a time
   for (let r = 0; r < rows; r++) {
-    for (let c = 0; c < cols; c++) {
-      out[r * wordsPerRow + (c >>> 3)] |= indices[r * cols + c] << ((c & 7) * 4);
+    let i = r * cols, o = r * wordsPerRow;
+    for (let k = 0; k < whole; k++, i += 8) {
+      out[o++] = (indices[i] | (indices[i + 1] << 4) | (indices[i + 2] << 8) | (indices[i + 3] << 12)
+        | (indices[i + 4] << 16) | (indices[i + 5] << 20) | (indices[i + 6] << 24) | (indices[i + 7] << 28)) >>> 0;
     }
+    for (let c = whole * 8; c < cols; c++) out[o] |= indices[r * cols + c] << ((c & 7) * 4);
   }
   return out;
 }

@@ -4,7 +4,7 @@
  * exactly what the quantizer assumed.
  */
 import { InvalidInputError } from '../errors.js';
-import { decodeParams, fromF16Bits, toF16Bits } from './half.js';
+import { decodeParams, f16Round, f16Value } from './half.js';
 import { GROUP_SIZES, QUANTIZERS, groupsPerRow, type QuantizedMatrix, type QuantizerKind } from './types.js';
 
 /** Options of {@link quantize}. */
@@ -54,86 +54,229 @@ export function checkMatrix(weights: ArrayLike<number>, rows: number, cols: numb
  * ```
  */
 export function quantize(weights: ArrayLike<number>, rows: number, cols: number, options: QuantizeOptions = {}): QuantizedMatrix {
-  const quantizer = options.quantizer ?? 'affine';
-  const groupSize = options.groupSize ?? 64;
-  if (!QUANTIZERS.includes(quantizer)) {
-    throw new InvalidInputError('BAD_QUANTIZER', `unknown quantizer '${quantizer}' (expected ${QUANTIZERS.join(', ')})`);
+  checkShape(weights.length, rows, cols);
+  const mq = new MatrixQuantizer(rows, cols, options);
+  if (mq.needsRange) mq.scanRange(weights);
+  mq.addRows(weights);
+  return mq.result();
+}
+
+function checkShape(length: number, rows: number, cols: number): void {
+  if (!Number.isInteger(rows) || !Number.isInteger(cols) || rows <= 0 || cols <= 0) {
+    throw new InvalidInputError('BAD_SHAPE', `shape must be positive integers, got ${rows}×${cols}`);
   }
-  if (!GROUP_SIZES.includes(groupSize)) {
-    throw new InvalidInputError('BAD_GROUP_SIZE', `group size must be one of ${GROUP_SIZES.join(', ')}, got ${groupSize}`);
+  if (length !== rows * cols) {
+    throw new InvalidInputError('SHAPE_MISMATCH', `shape ${rows}×${cols} needs ${rows * cols} weights, got ${length}`);
   }
-  checkMatrix(weights, rows, cols);
-  switch (quantizer) {
-    case 'affine': return quantizeAffine(weights, rows, cols, groupSize);
-    case 'symmetric': return quantizeSymmetric(weights, rows, cols, groupSize);
-    case 'per-tensor': return quantizePerTensor(weights, rows, cols, groupSize);
+}
+
+/**
+ * Quantizes a matrix a block of rows at a time, so a caller streaming a large tensor from a file
+ * never holds it whole in f32. Each quantizer's rule is row-local (`per-tensor` needs its global
+ * min/max first: {@link MatrixQuantizer.scanRange} over every block, then {@link addRows}). The
+ * finiteness check, the SQNR energies and the indices are computed in the same pass; the result
+ * equals {@link quantize} on the whole matrix bit for bit.
+ *
+ * @example
+ * ```ts
+ * const mq = new MatrixQuantizer(rows, cols, { groupSize: 64 });
+ * for (const block of rowBlocks) mq.addRows(block); // Float32Array of k·cols weights each
+ * const q = mq.result(); // mq.signal, mq.noise: Σw², Σ(w − ŵ)²
+ * ```
+ */
+export class MatrixQuantizer {
+  readonly quantizer: QuantizerKind;
+  readonly groupSize: number;
+  /** Σw² and Σ(w − ŵ)² over the rows added so far (ŵ the f32 dequantized weight). */
+  signal = 0;
+  noise = 0;
+  /** Largest |w| seen (0 for an all-zero matrix). */
+  maxAbs = 0;
+  private readonly indices: Uint8Array;
+  private readonly scales: Uint16Array;
+  private readonly biases: Uint16Array | null;
+  private row = 0;
+  private scanned = 0;
+  private lo = Infinity;
+  private hi = -Infinity;
+
+  constructor(readonly rows: number, readonly cols: number, options: QuantizeOptions = {}) {
+    const quantizer = options.quantizer ?? 'affine';
+    const groupSize = options.groupSize ?? 64;
+    if (!QUANTIZERS.includes(quantizer)) {
+      throw new InvalidInputError('BAD_QUANTIZER', `unknown quantizer '${quantizer}' (expected ${QUANTIZERS.join(', ')})`);
+    }
+    if (!GROUP_SIZES.includes(groupSize)) {
+      throw new InvalidInputError('BAD_GROUP_SIZE', `group size must be one of ${GROUP_SIZES.join(', ')}, got ${groupSize}`);
+    }
+    checkShape(rows * cols, rows, cols);
+    this.quantizer = quantizer;
+    this.groupSize = groupSize;
+    const params = quantizer === 'per-tensor' ? 1 : rows * groupsPerRow(cols, groupSize);
+    this.indices = new Uint8Array(rows * cols);
+    this.scales = new Uint16Array(params);
+    this.biases = quantizer === 'symmetric' ? null : new Uint16Array(params);
+  }
+
+  /** True for `per-tensor`, whose step depends on every weight: scan all rows before adding them. */
+  get needsRange(): boolean {
+    return this.quantizer === 'per-tensor';
+  }
+
+  /** First pass of `per-tensor`: the global min/max (and the finiteness check) over a block of rows. */
+  scanRange(w: ArrayLike<number>): void {
+    const row0 = this.blockRows(w, this.scanned);
+    let lo = this.lo, hi = this.hi;
+    for (let i = 0; i < w.length; i++) {
+      const v = w[i];
+      if (!(v >= -F16_MAX && v <= F16_MAX)) this.badWeight(row0, i, v);
+      lo = Math.min(lo, v);
+      hi = Math.max(hi, v);
+    }
+    this.lo = lo; this.hi = hi;
+    this.maxAbs = Math.max(-lo, hi);
+    this.scanned += w.length / this.cols;
+  }
+
+  /** Quantizes the next block of whole rows (row-major, a multiple of `cols` weights). */
+  addRows(w: ArrayLike<number>): void {
+    const row0 = this.blockRows(w, this.row);
+    if (this.needsRange && this.scanned !== this.rows) {
+      throw new InvalidInputError('BAD_STATE', 'per-tensor quantization needs scanRange over every row before addRows');
+    }
+    const n = w.length / this.cols;
+    switch (this.quantizer) {
+      case 'affine': this.affine(w, row0, n); break;
+      case 'symmetric': this.symmetric(w, row0, n); break;
+      case 'per-tensor': this.perTensor(w, row0); break;
+    }
+    this.row += n;
+  }
+
+  /** The quantized matrix, once every row was added. */
+  result(): QuantizedMatrix {
+    if (this.row !== this.rows) throw new InvalidInputError('BAD_STATE', `${this.row} of ${this.rows} rows quantized`);
+    return {
+      rows: this.rows, cols: this.cols, quantizer: this.quantizer, groupSize: this.groupSize, paramType: 'f16',
+      indices: this.indices, scales: this.scales, biases: this.biases,
+    };
+  }
+
+  private blockRows(w: ArrayLike<number>, at: number): number {
+    if (w.length % this.cols !== 0 || at + w.length / this.cols > this.rows) {
+      throw new InvalidInputError('SHAPE_MISMATCH', `a block of ${w.length} weights is not whole rows of ${this.cols} within the ${this.rows} rows (at row ${at})`);
+    }
+    return at;
+  }
+
+  private badWeight(row0: number, i: number, v: number): never {
+    const where = `weight [${row0 + Math.floor(i / this.cols)}, ${i % this.cols}]`;
+    if (!Number.isFinite(v)) throw new InvalidInputError('NON_FINITE_WEIGHT', `${where} is ${v}`);
+    throw new InvalidInputError('WEIGHT_OUT_OF_RANGE', `${where} = ${v} exceeds the f16 range of the scales`);
+  }
+
+  /** Min/max per group, f16 scale = (max − min)/15 and f16 bias = min. */
+  private affine(w: ArrayLike<number>, row0: number, rows: number): void {
+    const { cols, groupSize, indices, scales } = this;
+    const biases = this.biases!;
+    const gpr = groupsPerRow(cols, groupSize);
+    let signal = this.signal, noise = this.noise;
+    for (let r = 0; r < rows; r++) {
+      for (let g = 0; g < gpr; g++) {
+        const start = r * cols + g * groupSize;
+        const end = Math.min(start + groupSize, (r + 1) * cols);
+        let lo = Infinity, hi = -Infinity;
+        for (let i = start; i < end; i++) {
+          const v = w[i];
+          if (!(v >= -F16_MAX && v <= F16_MAX)) this.badWeight(row0, i, v);
+          lo = Math.min(lo, v); // Math.min/max, not <: −0 and +0 order as they always did
+          hi = Math.max(hi, v);
+        }
+        this.maxAbs = Math.max(this.maxAbs, -lo, hi);
+        const p = (row0 + r) * gpr + g;
+        const scaleBits = f16Round((hi - lo) / 15), biasBits = f16Round(lo);
+        scales[p] = scaleBits;
+        biases[p] = biasBits;
+        const scale = f16Value(scaleBits), bias = f16Value(biasBits);
+        const out = row0 * cols;
+        if (scale === 0) { // a constant group: every index 0, w = bias
+          for (let i = start; i < end; i++) { const v = w[i], e = v - bias; signal += v * v; noise += e * e; }
+          continue;
+        }
+        for (let i = start; i < end; i++) {
+          const v = w[i];
+          const r = Math.round((v - bias) / scale);
+          const q = r < 0 ? 0 : r > 15 ? 15 : r;
+          indices[out + i] = q;
+          const e = v - Math.fround(scale * q + bias);
+          signal += v * v;
+          noise += e * e;
+        }
+      }
+    }
+    this.signal = signal; this.noise = noise;
+  }
+
+  /**
+   * llama.cpp's Q4_0 rule: d = (the weight of largest magnitude) / −8, q = min(15, ⌊w/d + 8.5⌋),
+   * with the unrounded 1/d exactly as `quantize_row_q4_0_ref` does, so indices match llama.cpp.
+   */
+  private symmetric(w: ArrayLike<number>, row0: number, rows: number): void {
+    const { cols, groupSize, indices, scales } = this;
+    const gpr = groupsPerRow(cols, groupSize);
+    let signal = this.signal, noise = this.noise;
+    for (let r = 0; r < rows; r++) {
+      for (let g = 0; g < gpr; g++) {
+        const start = r * cols + g * groupSize;
+        const end = Math.min(start + groupSize, (r + 1) * cols);
+        let amax = 0, max = 0;
+        for (let i = start; i < end; i++) {
+          const v = w[i];
+          if (!(v >= -F16_MAX && v <= F16_MAX)) this.badWeight(row0, i, v);
+          if (Math.abs(v) > amax) { amax = Math.abs(v); max = v; }
+        }
+        this.maxAbs = Math.max(this.maxAbs, amax);
+        const d = Math.fround(max / -8);
+        const id = d !== 0 ? Math.fround(1 / d) : 0;
+        const scaleBits = f16Round(d);
+        scales[(row0 + r) * gpr + g] = scaleBits;
+        const scale = f16Value(scaleBits), offset = Math.fround(-8 * scale);
+        const out = row0 * cols;
+        for (let i = start; i < end; i++) {
+          const v = w[i];
+          const q = Math.min(15, Math.floor(Math.fround(Math.fround(v * id) + 8.5)));
+          indices[out + i] = q;
+          const e = v - Math.fround(scale * q + offset);
+          signal += v * v;
+          noise += e * e;
+        }
+      }
+    }
+    this.signal = signal; this.noise = noise;
+  }
+
+  /** One min/max for the whole matrix. Low quality: kept only to compare against. */
+  private perTensor(w: ArrayLike<number>, row0: number): void {
+    const scaleBits = f16Round((this.hi - this.lo) / 15), biasBits = f16Round(this.lo);
+    this.scales[0] = scaleBits;
+    this.biases![0] = biasBits;
+    const scale = f16Value(scaleBits), bias = f16Value(biasBits);
+    const { indices } = this, out = row0 * this.cols;
+    let signal = this.signal, noise = this.noise;
+    for (let i = 0; i < w.length; i++) {
+      const v = w[i];
+      const q = scale === 0 ? 0 : clampIndex(Math.round((v - bias) / scale));
+      indices[out + i] = q;
+      const e = v - Math.fround(scale * q + bias);
+      signal += v * v;
+      noise += e * e;
+    }
+    this.signal = signal; this.noise = noise;
   }
 }
 
 function clampIndex(v: number): number {
   return v < 0 ? 0 : v > 15 ? 15 : v;
-}
-
-/** Min/max per group, f16 scale = (max − min)/15 and f16 bias = min. */
-function quantizeAffine(w: ArrayLike<number>, rows: number, cols: number, groupSize: number): QuantizedMatrix {
-  const gpr = groupsPerRow(cols, groupSize);
-  const indices = new Uint8Array(rows * cols);
-  const scales = new Uint16Array(rows * gpr);
-  const biases = new Uint16Array(rows * gpr);
-  for (let r = 0; r < rows; r++) {
-    for (let g = 0; g < gpr; g++) {
-      const start = r * cols + g * groupSize;
-      const end = Math.min(start + groupSize, (r + 1) * cols);
-      let lo = Infinity, hi = -Infinity;
-      for (let i = start; i < end; i++) { lo = Math.min(lo, w[i]); hi = Math.max(hi, w[i]); }
-      const scaleBits = toF16Bits((hi - lo) / 15);
-      const biasBits = toF16Bits(lo);
-      scales[r * gpr + g] = scaleBits;
-      biases[r * gpr + g] = biasBits;
-      const scale = fromF16Bits(scaleBits), bias = fromF16Bits(biasBits);
-      // A zero scale (constant group) leaves every index at 0: w = bias.
-      if (scale === 0) continue;
-      for (let i = start; i < end; i++) indices[i] = clampIndex(Math.round((w[i] - bias) / scale));
-    }
-  }
-  return { rows, cols, quantizer: 'affine', groupSize, paramType: 'f16', indices, scales, biases };
-}
-
-/**
- * llama.cpp's Q4_0 rule: d = (the weight of largest magnitude) / −8, q = min(15, ⌊w/d + 8.5⌋),
- * with the unrounded 1/d exactly as `quantize_row_q4_0_ref` does, so indices match llama.cpp.
- */
-function quantizeSymmetric(w: ArrayLike<number>, rows: number, cols: number, groupSize: number): QuantizedMatrix {
-  const gpr = groupsPerRow(cols, groupSize);
-  const indices = new Uint8Array(rows * cols);
-  const scales = new Uint16Array(rows * gpr);
-  for (let r = 0; r < rows; r++) {
-    for (let g = 0; g < gpr; g++) {
-      const start = r * cols + g * groupSize;
-      const end = Math.min(start + groupSize, (r + 1) * cols);
-      let amax = 0, max = 0;
-      for (let i = start; i < end; i++) if (Math.abs(w[i]) > amax) { amax = Math.abs(w[i]); max = w[i]; }
-      const d = Math.fround(max / -8);
-      const id = d !== 0 ? Math.fround(1 / d) : 0;
-      scales[r * gpr + g] = toF16Bits(d);
-      for (let i = start; i < end; i++) indices[i] = Math.min(15, Math.floor(Math.fround(Math.fround(w[i] * id) + 8.5)));
-    }
-  }
-  return { rows, cols, quantizer: 'symmetric', groupSize, paramType: 'f16', indices, scales, biases: null };
-}
-
-/** One min/max for the whole matrix. Low quality: kept only to compare against. */
-function quantizePerTensor(w: ArrayLike<number>, rows: number, cols: number, groupSize: number): QuantizedMatrix {
-  let lo = Infinity, hi = -Infinity;
-  for (let i = 0; i < w.length; i++) { lo = Math.min(lo, w[i]); hi = Math.max(hi, w[i]); }
-  const scaleBits = toF16Bits((hi - lo) / 15), biasBits = toF16Bits(lo);
-  const scale = fromF16Bits(scaleBits), bias = fromF16Bits(biasBits);
-  const indices = new Uint8Array(rows * cols);
-  if (scale !== 0) for (let i = 0; i < w.length; i++) indices[i] = clampIndex(Math.round((w[i] - bias) / scale));
-  return {
-    rows, cols, quantizer: 'per-tensor', groupSize, paramType: 'f16', indices,
-    scales: Uint16Array.of(scaleBits), biases: Uint16Array.of(biasBits),
-  };
 }
 
 /**

@@ -1,3 +1,4 @@
+import { InvalidInputError } from '../errors.js';
 import type { ParamType } from './half.js';
 
 /** Which 4-bit quantizer produced a matrix's indices. */
@@ -56,4 +57,20 @@ export function groupsPerRow(cols: number, groupSize: number): number {
  */
 export function paramCount(quantizer: QuantizerKind, rows: number, cols: number, groupSize: number): number {
   return quantizer === 'per-tensor' ? 1 : rows * groupsPerRow(cols, groupSize);
+}
+
+/**
+ * Throws {@link InvalidInputError} `UNSUPPORTED_GROUP_SIZE` unless the GPU kernels can use the
+ * group size: a positive multiple of 8, since they take a pair of weights (fused, decode) or a u32
+ * of 8 nibbles (q4) from one group. Imports (MLX g1/g2/g4) and uploads check this.
+ *
+ * @example
+ * ```ts
+ * checkKernelGroupSize(64, 'MLX group size'); // ok; 4 throws
+ * ```
+ */
+export function checkKernelGroupSize(groupSize: number, what = 'group size'): void {
+  if (!Number.isInteger(groupSize) || groupSize < 8 || groupSize % 8 !== 0) {
+    throw new InvalidInputError('UNSUPPORTED_GROUP_SIZE', `${what} ${groupSize}: the GPU kernels need a multiple of 8`);
+  }
 }

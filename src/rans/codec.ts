@@ -18,7 +18,7 @@
 import { CODER } from '../constants.js';
 import { InvalidInputError, StreamError } from '../errors.js';
 import { cumulative, histogram, normalizeFrequencies, padIndex, pairFrequencies, PAIR_ALPHABET } from './frequencies.js';
-import { chooseGeometry, laneRegion, tileDirectory, tileShape, type LayoutOptions, type StreamGeometry } from './layout.js';
+import { chooseGeometry, laneRegion, tileDirectory, tileShape, type LayoutOptions, type StreamGeometry, type TileShape } from './layout.js';
 
 /** Lower bound of the coder state. */
 export const STATE_LOWER_BOUND = CODER.STATE_LOWER_BOUND;
@@ -52,19 +52,21 @@ export type ProgressCallback = (done: number, total: number) => void;
 export function encodeIndices(
   indices: Uint8Array, rows: number, cols: number, groupSize: number,
   options: LayoutOptions = {}, onProgress?: ProgressCallback,
+  /** The indices' {@link histogram}, when the caller has it already. */
+  counts: ArrayLike<number> = histogram(indices), // also rejects values ≥ 16
 ): EncodedMatrix {
   if (indices.length !== rows * cols) {
     throw new InvalidInputError('SHAPE_MISMATCH', `shape ${rows}×${cols} needs ${rows * cols} indices, got ${indices.length}`);
   }
   const g = chooseGeometry(rows, cols, groupSize, options);
-  const freqs = normalizeFrequencies(histogram(indices)); // also rejects values ≥ 16
+  const freqs = normalizeFrequencies(counts);
   const P = g.precision, M = 2 ** P;
   const pairs = pairFrequencies(freqs, P);
   const cum = cumulative(pairs);
   const pad = padIndex(freqs);
   // Renormalization threshold per pair: f·2^(32−P).
-  const xMax = Float64Array.from(pairs, (f) => f * 2 ** (32 - P));
-  const rcp = Float64Array.from(pairs, (f) => (f ? 1 / f : 0));
+  const xMax = new Float64Array(PAIR_ALPHABET), rcp = new Float64Array(PAIR_ALPHABET);
+  for (let s = 0; s < PAIR_ALPHABET; s++) { xMax[s] = pairs[s] * 2 ** (32 - P); rcp[s] = pairs[s] ? 1 / pairs[s] : 0; }
 
   const laneStates = new Uint32Array(g.lanes);
   const laneLengths = new Uint16Array(g.lanes);
@@ -101,16 +103,20 @@ export function encodeIndices(
     let depth = Infinity, units = 0;
     for (let l = 0; l < lanes; l++) { depth = Math.min(depth, laneLengths[lane + l]); units += laneLengths[lane + l]; }
     const out = new Uint32Array(units);
-    // Unit u of lane l holds decode-order words 2u (low half) and 2u+1 (high half; 0 past the end).
-    const unit = (l: number, u: number): number => {
-      const n = wordCount[l], end = l * laneStride + n; // decode-order word k is scratch[end − 1 − k]
-      const lo = scratch[end - 1 - 2 * u];
-      const hi = 2 * u + 1 < n ? scratch[end - 2 - 2 * u] : 0;
-      return (lo | (hi << 16)) >>> 0;
-    };
-    for (let u = 0; u < depth; u++) for (let l = 0; l < lanes; l++) out[u * lanes + l] = unit(l, u);
+    // Unit u of lane l holds decode-order words 2u (low half) and 2u+1 (high half; 0 past the
+    // end); decode-order word k of lane l is scratch[end_l − 1 − k], end_l = l·laneStride + n_l.
+    for (let l = 0; l < lanes; l++) {
+      const n = wordCount[l], end = l * laneStride + n;
+      const full = n >>> 1; // units with both halves
+      for (let u = 0, o = l; u < depth; u++, o += lanes) {
+        out[o] = (scratch[end - 1 - 2 * u] | (u < full ? scratch[end - 2 - 2 * u] << 16 : 0)) >>> 0;
+      }
+    }
     let tail = depth * lanes;
-    for (let l = 0; l < lanes; l++) for (let u = depth; u < laneLengths[lane + l]; u++) out[tail++] = unit(l, u);
+    for (let l = 0; l < lanes; l++) {
+      const n = wordCount[l], end = l * laneStride + n, full = n >>> 1;
+      for (let u = depth; u < laneLengths[lane + l]; u++) out[tail++] = (scratch[end - 1 - 2 * u] | (u < full ? scratch[end - 2 - 2 * u] << 16 : 0)) >>> 0;
+    }
     chunks.push(out);
     lane += lanes;
     onProgress?.(t + 1, g.tiles);
@@ -161,10 +167,36 @@ export function decodeTable(freqs: Uint16Array, precision: number): Uint32Array 
  * ```
  */
 export function decodeIndices(enc: EncodedMatrix, out?: Uint8Array): Uint8Array {
-  const g = enc.geometry;
-  const { rows, cols, precision: P } = g;
+  const { rows, cols } = enc.geometry;
   const result = out ?? new Uint8Array(rows * cols);
   if (result.length !== rows * cols) throw new InvalidInputError('SHAPE_MISMATCH', `output needs ${rows * cols} bytes`);
+  decodeTiles(enc, () => result, () => {});
+  return result;
+}
+
+/**
+ * Decodes one tile (a block of whole rows) at a time and hands each to `visit` before decoding
+ * the next: memory is one tile's indices (≤ 256 lanes × 65,536), whatever the matrix size. The
+ * checks are those of {@link decodeIndices}. `indices` is reused between calls.
+ *
+ * @example
+ * ```ts
+ * decodeIndexTiles(enc, (row0, rows, indices) => hash.update(indices.subarray(0, rows * cols)));
+ * ```
+ */
+export function decodeIndexTiles(enc: EncodedMatrix, visit: (row0: number, rows: number, indices: Uint8Array) => void): void {
+  const g = enc.geometry;
+  const buffer = new Uint8Array(Math.min(g.rows, g.rowsPerTile) * g.cols);
+  decodeTiles(enc, (tile) => buffer.subarray(0, tile.rowsInTile * g.cols), (tile, indices) => visit(tile.firstRow, tile.rowsInTile, indices), true);
+}
+
+/**
+ * The decoder loop over tiles. `target(tile)` is where the tile's rows go: the whole matrix
+ * (row r at r·cols) or, with `tileLocal`, a buffer of the tile alone (row r at (r − firstRow)·cols).
+ */
+function decodeTiles(enc: EncodedMatrix, target: (tile: TileShape) => Uint8Array, done: (tile: TileShape, indices: Uint8Array) => void, tileLocal = false): void {
+  const g = enc.geometry;
+  const { cols, precision: P } = g;
   if (enc.laneStates.length !== g.lanes || enc.laneLengths.length !== g.lanes) {
     throw new StreamError('BAD_LANE_TABLE', `expected ${g.lanes} lanes, got ${enc.laneStates.length} states and ${enc.laneLengths.length} lengths`);
   }
@@ -180,6 +212,8 @@ export function decodeIndices(enc: EncodedMatrix, out?: Uint8Array): Uint8Array 
   let lane = 0;
   for (let t = 0; t < g.tiles; t++) {
     const tile = tileShape(g, t);
+    const result = target(tile);
+    const rowBase = tileLocal ? tile.firstRow : 0;
     const lanes = tile.lanes, stripedWords = 2 * depth[t];
     let tailStart = base[t] + depth[t] * lanes;
     for (let l = 0; l < lanes; l++, lane++) {
@@ -191,7 +225,7 @@ export function decodeIndices(enc: EncodedMatrix, out?: Uint8Array): Uint8Array 
       let p = 2 * (base[t] + l), k = 0;
       const jump = 2 * lanes - 1;
       for (let r = row0; r < row1; r++) {
-        for (let i = r * cols + col0, end = r * cols + col1; i < end; i += 2) {
+        for (let i = (r - rowBase) * cols + col0, end = (r - rowBase) * cols + col1; i < end; i += 2) {
           // x is held as int32 bits (V8 keeps it in a register); every true value is < 2^32.
           const e = lut[x & mask];
           result[i] = (e >>> (CODER.TABLE_PAIR_SHIFT + 4)) & 15;
@@ -213,8 +247,8 @@ export function decodeIndices(enc: EncodedMatrix, out?: Uint8Array): Uint8Array 
       }
       tailStart += enc.laneLengths[lane] - depth[t];
     }
+    done(tile, result);
   }
-  return result;
 }
 
 /**

@@ -130,18 +130,21 @@ export function pairFrequencies(marginals: ArrayLike<number>, precision: number)
   if (msum !== 2 ** MARGINAL_PRECISION) throw new InvalidInputError('BAD_FREQUENCIES', `index frequencies sum to ${msum}, not 2^${MARGINAL_PRECISION}`);
   const total = 2 ** precision;
   const freqs = new Uint16Array(PAIR_ALPHABET);
-  const order: { pair: number; rest: number }[] = [];
-  let sum = 0;
+  // Sort keys: share − ⌊share⌋ is a multiple of 2^−(24−P) (exact binary fraction), so
+  // key = rest·2^(24−P)·256 + (255 − pair) orders by decreasing rest, then increasing pair.
+  const restScale = 2 ** (2 * MARGINAL_PRECISION - precision);
+  const keys = new Float64Array(PAIR_ALPHABET);
+  let n = 0, sum = 0;
   for (let p = 0; p < PAIR_ALPHABET; p++) {
     const product = marginals[p >> 4] * marginals[p & 15];
     if (product === 0) continue;
     const share = (product * total) / 2 ** (2 * MARGINAL_PRECISION); // exact: a power-of-two division
     freqs[p] = Math.max(1, Math.floor(share));
     sum += freqs[p];
-    order.push({ pair: p, rest: share - Math.floor(share) });
+    keys[n++] = (share - Math.floor(share)) * restScale * 256 + (255 - p);
   }
-  order.sort((a, b) => b.rest - a.rest || a.pair - b.pair);
-  for (let i = 0; sum < total; i++, sum++) freqs[order[i % order.length].pair]++;
+  const order = keys.subarray(0, n).sort().reverse(); // numeric sort of a typed array
+  for (let i = 0; sum < total; i++, sum++) freqs[255 - (order[i % n] % 256)]++;
   while (sum > total) {
     let big = 0;
     for (let p = 1; p < PAIR_ALPHABET; p++) if (freqs[p] > freqs[big]) big = p;

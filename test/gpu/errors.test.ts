@@ -5,7 +5,7 @@ import { crc32 } from '../../src/container/crc.js';
 import { InvalidInputError, StreamError } from '../../src/errors.js';
 import { decodeOnGpu, fusedMatVec, readStreamStatus } from '../../src/gpu/matvec.js';
 import { uploadMatrix } from '../../src/gpu/upload.js';
-import { loadModelMatrices } from '../../src/io/load.js';
+import { loadModelMatrices } from '../../src/io/formats.js';
 import { requestNodeDevice } from '../../src/node/device.js';
 import { bundledModel } from '../../src/paths.js';
 import { compressMatrix } from '../../src/pipeline.js';
