@@ -1,9 +1,47 @@
 // Runs the whole pipeline in the page: quantize and encode in the browser, upload, then check the
 // decode kernel (bit-exact) and fusedMatVec in every mode against the CPU reference.
 import { gaussianWeights } from '../../bench/synthetic.js';
-import { compressMatrix, deviceDescriptor, verifyTensorOnGpu, type GpuCheck } from '../../src/index.js';
+import {
+  blobSource, compressEntry, compressMatrix, decodeTensor, deviceDescriptor, halfToF32, loadModelMatrices, openContainer, openModel,
+  verifyTensor, verifyTensorOnGpu, writeContainer, type GpuCheck,
+} from '../../src/index.js';
+import { writeSafetensors } from '../../src/io/safetensors.js';
+import { toF16Array } from '../../src/quantize/half.js';
 
-declare global { interface Window { __result?: { adapter: string; checks: GpuCheck[] } | { error: string } } }
+/** What the Blob path did: a user's File read in slices, encoded, and its container verified. */
+interface BlobResult { matrices: string[]; identical: boolean; largestSlice: number; fileBytes: number; containerVerified: boolean; widenedExactly: boolean }
+
+declare global { interface Window { __result?: { adapter: string; checks: GpuCheck[]; blob: BlobResult } | { error: string } } }
+
+/** A page encodes a model the user picked (a File) without reading it whole: slices only. */
+async function blobRoundTrip(): Promise<BlobResult> {
+  const rows = 96, cols = 160;
+  const w = gaussianWeights(rows * cols, 5);
+  const half = toF16Array(w);
+  const bytes = writeSafetensors([
+    { name: 'w.weight', dtype: 'F16', shape: [rows, cols], bytes: new Uint8Array(half.buffer) },
+    { name: 'n.weight', dtype: 'F32', shape: [cols], bytes: new Uint8Array(new Float32Array(cols).buffer) },
+  ]);
+  const file = new File([bytes.slice().buffer], 'picked.safetensors');
+  const slices: number[] = [];
+  const base = blobSource(file);
+  const source = { ...base, read: (o: number, n: number) => { slices.push(n); return base.read(o, n); } };
+  const reader = await openModel(source);
+  const c = await compressEntry(source, reader.matrices[0], { groupSize: 32 }, undefined, 16 * cols * 2);
+  const whole = loadModelMatrices(bytes)[0];
+  const ref = compressMatrix(whole, { groupSize: 32 });
+  const same = (a: ArrayLike<number>, b: ArrayLike<number>) => a.length === b.length && Array.prototype.every.call(a, (v: number, i: number) => v === b[i]);
+  const container = writeContainer([{ name: c.name, quantized: c.quantized, encoded: c.encoded }]);
+  const opened = await openContainer(blobSource(new Blob([container.slice().buffer]), 'out.rgmv'));
+  const t = await opened.readTensor(0);
+  verifyTensor(t);
+  return {
+    matrices: reader.matrices.map((m) => m.name),
+    identical: same(c.quantized.indices, ref.quantized.indices) && same(c.encoded.data, ref.encoded.data) && same(decodeTensor(t).indices, ref.quantized.indices),
+    largestSlice: Math.max(...slices), fileBytes: bytes.length, containerVerified: true,
+    widenedExactly: whole.kind === 'float' && same(whole.weights, halfToF32(half, 'f16')),
+  };
+}
 
 async function main(): Promise<void> {
   const adapter = await navigator.gpu.requestAdapter();
@@ -14,8 +52,9 @@ async function main(): Promise<void> {
     const c = compressMatrix({ name: `${rows}x${cols}`, rows, cols, kind: 'float', weights: gaussianWeights(rows * cols, rows + cols) }, { groupSize });
     checks.push(...await verifyTensorOnGpu(device, c.name, c.quantized, c.encoded));
   }
+  const blob = await blobRoundTrip();
   const i = adapter.info;
-  window.__result = { adapter: [i.vendor, i.architecture, i.device].filter(Boolean).join(' / '), checks };
+  window.__result = { adapter: [i.vendor, i.architecture, i.device].filter(Boolean).join(' / '), checks, blob };
   document.getElementById('log')!.textContent = JSON.stringify(window.__result, null, 1);
   device.destroy();
 }
