@@ -93,5 +93,10 @@ describe('stories260K through the runtime', () => {
     expect(code(() => readTokenizer(tokBytes.subarray(0, 3), 512))).toBe('TRUNCATED');
     const noModel = writeContainer([...model.matrices].slice(0, 1).map(([name, m]) => ({ name, quantized: m.quantized, encoded: m.encoded })));
     expect(code(() => modelFromContainer(noModel))).toBe('NOT_A_MODEL');
+    // A checksum-valid container whose config claims a 2^30-token context: refused before any allocation.
+    const { extras } = loadModel(bin);
+    const huge = writeContainer([...model.matrices].map(([name, m]) => ({ name, quantized: m.quantized, encoded: m.encoded })),
+      { ...extras, model: { format: 'llama2c', config: { ...model.config, seqLen: 2 ** 30 } } });
+    expect(code(() => modelFromContainer(huge))).toBe('BAD_HEADER');
   });
 });

@@ -37,6 +37,21 @@ export const LLAMA2C_HEADER_BYTES = 28;
 /** Upper bounds on the header fields, far above any real model, that keep every size exact in f64. */
 const LIMITS = { dim: 1 << 16, hiddenDim: 1 << 18, nLayers: 1 << 10, nHeads: 1 << 12, nKvHeads: 1 << 12, vocabSize: 1 << 22, seqLen: 1 << 22 };
 
+/**
+ * True when every count of a config is a positive integer within {@link LIMITS} and the head
+ * counts are consistent. Checked for checkpoints and for configs stored in containers, since the
+ * runtime allocates by them (the KV cache holds seqLen × kvDim × nLayers values).
+ *
+ * @example
+ * ```ts
+ * if (!isPlausibleConfig(config)) throw new ContainerError('BAD_HEADER', 'implausible config');
+ * ```
+ */
+export function isPlausibleConfig(c: Llama2cConfig): boolean {
+  const inRange = Object.entries(LIMITS).every(([k, max]) => { const v = c[k as keyof typeof LIMITS]; return Number.isInteger(v) && v > 0 && v <= max; });
+  return inRange && c.dim % c.nHeads === 0 && c.nHeads % c.nKvHeads === 0 && (c.dim / c.nHeads) % 2 === 0;
+}
+
 /** Where every array of a checkpoint lies: name → regions (one per layer for per-layer arrays). */
 export interface Llama2cLayout {
   config: Llama2cConfig;
@@ -59,10 +74,7 @@ export function llama2cLayout(head: Uint8Array, size: number, file = 'checkpoint
   const h = Array.from({ length: 7 }, (_, i) => dv.getInt32(i * 4, true));
   const [dim, hiddenDim, nLayers, nHeads, nKvHeads, vocabRaw, seqLen] = h;
   const config: Llama2cConfig = { dim, hiddenDim, nLayers, nHeads, nKvHeads, vocabSize: Math.abs(vocabRaw), seqLen, sharedClassifier: vocabRaw > 0 };
-  const inRange = Object.entries(LIMITS).every(([k, max]) => { const v = config[k as keyof typeof LIMITS]; return v > 0 && v <= max; });
-  if (!inRange || dim % nHeads !== 0 || nHeads % nKvHeads !== 0 || (dim / nHeads) % 2 !== 0) {
-    throw new ContainerError('BAD_HEADER', `${file}: implausible llama2.c header [${h.join(', ')}]`);
-  }
+  if (!isPlausibleConfig(config)) throw new ContainerError('BAD_HEADER', `${file}: implausible llama2.c header [${h.join(', ')}]`);
   const headSize = dim / nHeads, kvDim = (dim * nKvHeads) / nHeads;
   const sizes: [string, number, number][] = [ // name, count, elements each
     ['tokenEmbedding', 1, config.vocabSize * dim], ['rmsAtt', nLayers, dim],

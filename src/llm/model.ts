@@ -4,7 +4,7 @@
  */
 import { decodeTensor, readContainerFile, type ContainerExtras } from '../container/container.js';
 import { ContainerError, InvalidInputError } from '../errors.js';
-import { llama2cMatrixShapes, readLlama2c, type Llama2cConfig } from '../io/llama2c.js';
+import { isPlausibleConfig, llama2cMatrixShapes, readLlama2c, type Llama2cConfig } from '../io/llama2c.js';
 import { loadModelMatrices } from '../io/formats.js';
 import { compressMatrix, type CompressOptions } from '../pipeline.js';
 import { dequantize } from '../quantize/quantize.js';
@@ -62,7 +62,7 @@ export function modelFromContainer(bytes: Uint8Array): LlamaModel {
     dim: int('dim'), hiddenDim: int('hiddenDim'), nLayers: int('nLayers'), nHeads: int('nHeads'), nKvHeads: int('nKvHeads'),
     vocabSize: int('vocabSize'), seqLen: int('seqLen'), sharedClassifier: k.sharedClassifier !== false,
   };
-  if (config.dim % config.nHeads || config.nHeads % config.nKvHeads) throw new ContainerError('BAD_HEADER', 'model config has inconsistent head counts');
+  if (!isPlausibleConfig(config)) throw new ContainerError('BAD_HEADER', `model config ${JSON.stringify(config)} has inconsistent head counts or a count beyond any model`);
   const matrices = new Map<string, ModelMatrix>();
   for (const t of file.tensors) {
     const q = decodeTensor(t);
