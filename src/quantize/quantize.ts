@@ -175,34 +175,43 @@ export class MatrixQuantizer {
     throw new InvalidInputError('WEIGHT_OUT_OF_RANGE', `${where} = ${v} exceeds the f16 range of the scales`);
   }
 
-  /** Min/max per group, f16 scale = (max − min)/15 and f16 bias = min. */
-  private affine(w: ArrayLike<number>, row0: number, rows: number): void {
-    const { cols, groupSize, indices, scales } = this;
-    const biases = this.biases!;
+  /**
+   * Calls `quantizeGroup(start, end, p)` for every group of a block of `rows` rows: weights
+   * [start, end) of the block, parameter index p. A row's last group may be shorter.
+   */
+  private forEachGroup(row0: number, rows: number, quantizeGroup: (start: number, end: number, p: number) => void): void {
+    const { cols, groupSize } = this;
     const gpr = groupsPerRow(cols, groupSize);
-    let signal = this.signal, noise = this.noise;
     for (let r = 0; r < rows; r++) {
       for (let g = 0; g < gpr; g++) {
         const start = r * cols + g * groupSize;
-        const end = Math.min(start + groupSize, (r + 1) * cols);
-        let lo = Infinity, hi = -Infinity;
-        for (let i = start; i < end; i++) {
-          const v = w[i];
-          if (!(v >= -F16_MAX && v <= F16_MAX)) this.badWeight(row0, i, v);
-          lo = Math.min(lo, v); // Math.min/max, not <: −0 and +0 order as they always did
-          hi = Math.max(hi, v);
-        }
-        this.maxAbs = Math.max(this.maxAbs, -lo, hi);
-        const p = (row0 + r) * gpr + g;
-        const scaleBits = f16Round((hi - lo) / 15), biasBits = f16Round(lo);
-        scales[p] = scaleBits;
-        biases[p] = biasBits;
-        const scale = f16Value(scaleBits), bias = f16Value(biasBits);
-        const out = row0 * cols;
-        if (scale === 0) { // a constant group: every index 0, w = bias
-          for (let i = start; i < end; i++) { const v = w[i], e = v - bias; signal += v * v; noise += e * e; }
-          continue;
-        }
+        quantizeGroup(start, Math.min(start + groupSize, (r + 1) * cols), (row0 + r) * gpr + g);
+      }
+    }
+  }
+
+  /** Min/max per group, f16 scale = (max − min)/15 and f16 bias = min. */
+  private affine(w: ArrayLike<number>, row0: number, rows: number): void {
+    const { indices, scales } = this;
+    const biases = this.biases!;
+    const out = row0 * this.cols;
+    this.forEachGroup(row0, rows, (start, end, p) => {
+      let lo = Infinity, hi = -Infinity;
+      for (let i = start; i < end; i++) {
+        const v = w[i];
+        if (!(v >= -F16_MAX && v <= F16_MAX)) this.badWeight(row0, i, v);
+        lo = Math.min(lo, v); // Math.min/max, not <: −0 and +0 order as they always did
+        hi = Math.max(hi, v);
+      }
+      this.maxAbs = Math.max(this.maxAbs, -lo, hi);
+      const scaleBits = f16Round((hi - lo) / 15), biasBits = f16Round(lo);
+      scales[p] = scaleBits;
+      biases[p] = biasBits;
+      const scale = f16Value(scaleBits), bias = f16Value(biasBits);
+      let signal = 0, noise = 0;
+      if (scale === 0) { // a constant group: every index 0, w = bias
+        for (let i = start; i < end; i++) { const v = w[i], e = v - bias; signal += v * v; noise += e * e; }
+      } else {
         for (let i = start; i < end; i++) {
           const v = w[i];
           const r = Math.round((v - bias) / scale);
@@ -213,8 +222,9 @@ export class MatrixQuantizer {
           noise += e * e;
         }
       }
-    }
-    this.signal = signal; this.noise = noise;
+      this.signal += signal;
+      this.noise += noise;
+    });
   }
 
   /**
@@ -222,37 +232,33 @@ export class MatrixQuantizer {
    * with the unrounded 1/d exactly as `quantize_row_q4_0_ref` does, so indices match llama.cpp.
    */
   private symmetric(w: ArrayLike<number>, row0: number, rows: number): void {
-    const { cols, groupSize, indices, scales } = this;
-    const gpr = groupsPerRow(cols, groupSize);
-    let signal = this.signal, noise = this.noise;
-    for (let r = 0; r < rows; r++) {
-      for (let g = 0; g < gpr; g++) {
-        const start = r * cols + g * groupSize;
-        const end = Math.min(start + groupSize, (r + 1) * cols);
-        let amax = 0, max = 0;
-        for (let i = start; i < end; i++) {
-          const v = w[i];
-          if (!(v >= -F16_MAX && v <= F16_MAX)) this.badWeight(row0, i, v);
-          if (Math.abs(v) > amax) { amax = Math.abs(v); max = v; }
-        }
-        this.maxAbs = Math.max(this.maxAbs, amax);
-        const d = Math.fround(max / -8);
-        const id = d !== 0 ? Math.fround(1 / d) : 0;
-        const scaleBits = f16Round(d);
-        scales[(row0 + r) * gpr + g] = scaleBits;
-        const scale = f16Value(scaleBits), offset = Math.fround(-8 * scale);
-        const out = row0 * cols;
-        for (let i = start; i < end; i++) {
-          const v = w[i];
-          const q = Math.min(15, Math.floor(Math.fround(Math.fround(v * id) + 8.5)));
-          indices[out + i] = q;
-          const e = v - Math.fround(scale * q + offset);
-          signal += v * v;
-          noise += e * e;
-        }
+    const { indices, scales } = this;
+    const out = row0 * this.cols;
+    this.forEachGroup(row0, rows, (start, end, p) => {
+      let amax = 0, max = 0;
+      for (let i = start; i < end; i++) {
+        const v = w[i];
+        if (!(v >= -F16_MAX && v <= F16_MAX)) this.badWeight(row0, i, v);
+        if (Math.abs(v) > amax) { amax = Math.abs(v); max = v; }
       }
-    }
-    this.signal = signal; this.noise = noise;
+      this.maxAbs = Math.max(this.maxAbs, amax);
+      const d = Math.fround(max / -8);
+      const id = d !== 0 ? Math.fround(1 / d) : 0;
+      const scaleBits = f16Round(d);
+      scales[p] = scaleBits;
+      const scale = f16Value(scaleBits), offset = Math.fround(-8 * scale);
+      let signal = 0, noise = 0;
+      for (let i = start; i < end; i++) {
+        const v = w[i];
+        const q = Math.min(15, Math.floor(Math.fround(Math.fround(v * id) + 8.5)));
+        indices[out + i] = q;
+        const e = v - Math.fround(scale * q + offset);
+        signal += v * v;
+        noise += e * e;
+      }
+      this.signal += signal;
+      this.noise += noise;
+    });
   }
 
   /** One min/max for the whole matrix. Low quality: kept only to compare against. */
