@@ -76,29 +76,66 @@ export function encodeIndices(
   const lanesPerFullTile = tileShape(g, 0).lanes;
   const scratch = new Uint16Array(lanesPerFullTile * laneStride);
   const wordCount = new Uint32Array(lanesPerFullTile);
+  // Each lane's pair symbols in emission (reverse) order, and how many.
+  const syms = new Uint8Array(lanesPerFullTile * laneStride);
+  const symCount = new Uint32Array(lanesPerFullTile);
+  // In the encoder steps below (invariants at the top of this file): ⌊x/f⌋ via the reciprocal
+  // can land one low when f divides x, and the remainder test fixes it; x < 2^32, so x >>> 16 and
+  // x & 0xffff are exact.
   let lane = 0;
   for (let t = 0; t < g.tiles; t++) {
     const tile = tileShape(g, t);
     const lanes = tile.lanes;
     for (let l = 0; l < lanes; l++) {
       const { row0, row1, col0, col1 } = laneRegion(g, tile, l);
-      let x = STATE_LOWER_BOUND, w = l * laneStride;
+      let k = l * laneStride;
       for (let r = row1 - 1; r >= row0; r--) {
         const base = r * cols;
         // Pairs start at col0, col0 + 2, …; an odd segment's last pair is (last, pad).
-        let c = col0 + ((col1 - col0 - 1) & ~1);
-        for (; c >= col0; c -= 2) {
-          const s = (indices[base + c] << 4) | (c + 1 < col1 ? indices[base + c + 1] : pad);
-          if (x >= xMax[s]) { scratch[w++] = x & 0xffff; x = (x / 65536) >>> 0; }
-          // ⌊x/f⌋ via the reciprocal can land one low when f divides x; the remainder test fixes it.
-          let q = Math.floor(x * rcp[s]), rem = x - q * pairs[s];
-          if (rem >= pairs[s]) { q++; rem -= pairs[s]; }
-          x = q * M + rem + cum[s];
+        for (let c = col0 + ((col1 - col0 - 1) & ~1); c >= col0; c -= 2) {
+          syms[k++] = (indices[base + c] << 4) | (c + 1 < col1 ? indices[base + c + 1] : pad);
         }
       }
-      wordCount[l] = w - l * laneStride;
-      laneStates[lane + l] = x;
+      symCount[l] = k - l * laneStride;
+    }
+    // Two lanes at a time when they code as many pairs (all but a tile's short edge lanes): the
+    // two state chains are independent, so their latencies overlap.
+    for (let l = 0; l < lanes; l++) {
+      const paired = l + 1 < lanes && symCount[l + 1] === symCount[l];
+      const n = symCount[l];
+      let xa = STATE_LOWER_BOUND, xb = STATE_LOWER_BOUND;
+      let wa = l * laneStride, wb = (l + 1) * laneStride;
+      const sa = l * laneStride, sb = (l + 1) * laneStride;
+      if (paired) {
+        for (let k = 0; k < n; k++) {
+          const a = syms[sa + k], b = syms[sb + k];
+          if (xa >= xMax[a]) { scratch[wa++] = xa & 0xffff; xa = xa >>> 16; }
+          if (xb >= xMax[b]) { scratch[wb++] = xb & 0xffff; xb = xb >>> 16; }
+          let qa = Math.floor(xa * rcp[a]), ra = xa - qa * pairs[a];
+          let qb = Math.floor(xb * rcp[b]), rb = xb - qb * pairs[b];
+          if (ra >= pairs[a]) { qa++; ra -= pairs[a]; }
+          if (rb >= pairs[b]) { qb++; rb -= pairs[b]; }
+          xa = qa * M + ra + cum[a];
+          xb = qb * M + rb + cum[b];
+        }
+      } else {
+        for (let k = 0; k < n; k++) {
+          const a = syms[sa + k];
+          if (xa >= xMax[a]) { scratch[wa++] = xa & 0xffff; xa = xa >>> 16; }
+          let qa = Math.floor(xa * rcp[a]), ra = xa - qa * pairs[a];
+          if (ra >= pairs[a]) { qa++; ra -= pairs[a]; }
+          xa = qa * M + ra + cum[a];
+        }
+      }
+      wordCount[l] = wa - l * laneStride;
+      laneStates[lane + l] = xa;
       laneLengths[lane + l] = (wordCount[l] + 1) >>> 1;
+      if (paired) {
+        l++;
+        wordCount[l] = wb - l * laneStride;
+        laneStates[lane + l] = xb;
+        laneLengths[lane + l] = (wordCount[l] + 1) >>> 1;
+      }
     }
     let depth = Infinity, units = 0;
     for (let l = 0; l < lanes; l++) { depth = Math.min(depth, laneLengths[lane + l]); units += laneLengths[lane + l]; }
