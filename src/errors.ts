@@ -15,12 +15,16 @@ export class RansGemvError extends Error {
     message: string,
   ) {
     super(message);
-    this.name = new.target.name;
   }
+
+  // Literal names, not the class's: a minifier renames classes, and callers log and compare `e.name`.
+  override name = 'RansGemvError';
 }
 
 /** Bad arguments: wrong shapes, NaN/Inf weights, unsupported options. */
-export class InvalidInputError extends RansGemvError {}
+export class InvalidInputError extends RansGemvError {
+  override name = 'InvalidInputError';
+}
 
 /**
  * A container (or another serialized input: safetensors, llama2.c) is malformed:
@@ -31,6 +35,8 @@ export class ContainerError extends RansGemvError {
   constructor(code: string, message: string, readonly tensor?: string, readonly file?: string) {
     super(code, [file, tensor, message].filter((p) => p !== undefined).join(': '));
   }
+
+  override name = 'ContainerError';
 }
 
 /** An rANS stream did not decode cleanly (wrong final state, words left over or missing). */
@@ -38,4 +44,14 @@ export class StreamError extends RansGemvError {
   constructor(code: string, message: string, readonly lane?: number) {
     super(code, message);
   }
+
+  override name = 'StreamError';
+}
+
+/**
+ * The GPU side failed: a lost or destroyed device, a matrix used on another device, no adapter,
+ * or a validation error WebGPU reported for the library's own submission.
+ */
+export class DeviceError extends RansGemvError {
+  override name = 'DeviceError';
 }

@@ -3,12 +3,13 @@
  * GPU decoding to nibbles, and the dense f32 baseline.
  */
 import { KERNEL } from '../constants.js';
-import { InvalidInputError, StreamError } from '../errors.js';
+import { DeviceError, InvalidInputError, StreamError } from '../errors.js';
 import { chooseMode, getCalibration, type Calibration } from './auto.js';
 import { toF16Array } from '../quantize/half.js';
 import { bindGroup, getKernel, packUniform, reductionVariant, type ActivationType, type ReductionVariant } from './kernels.js';
-import { alignedSize, DeviceError, Q4_BUFFER_ALIGN, type GpuMatrix, type MatrixPart } from './upload.js';
-import { COPY_DST, COPY_SRC, MAP_READ, STORAGE, UNIFORM } from './usage.js';
+import { alignedSize, Q4_BUFFER_ALIGN, type GpuMatrix, type MatrixPart } from './upload.js';
+import { ownedScratch, ownedUniform, releaseOwned } from './owned.js';
+import { COPY_DST, COPY_SRC, MAP_READ, STORAGE } from './usage.js';
 
 /** Most vectors one call multiplies (the kernels are specialized for 1..8). */
 export const MAX_VECTORS = KERNEL.MAX_VECTORS;
@@ -54,24 +55,6 @@ function write(device: GPUDevice, b: GPUBuffer, data: ArrayBufferView): void {
   device.queue.writeBuffer(b, 0, data as ArrayBufferView<ArrayBuffer>);
 }
 
-// Uniform buffers hold shapes that never change for a matrix, part and kernel specialization:
-// made once and kept with the matrix (collected with it), so recording allocates nothing and a
-// caller may submit its encoder whenever it likes.
-const uniforms = new WeakMap<object, Map<string, GPUBuffer>>();
-
-function uniform(device: GPUDevice, owner: object, key: string, make: () => Uint32Array): GPUBuffer {
-  let perOwner = uniforms.get(owner);
-  if (!perOwner) uniforms.set(owner, (perOwner = new Map()));
-  let b = perOwner.get(key);
-  if (!b) {
-    const data = make();
-    b = device.createBuffer({ label: `rans-gemv ${key}`, size: data.byteLength, usage: UNIFORM | COPY_DST });
-    write(device, b, data);
-    perOwner.set(key, b);
-  }
-  return b;
-}
-
 function dispatchSize(workgroups: number): [number, number] {
   return workgroups <= 65535 ? [workgroups, 1] : [65535, Math.ceil(workgroups / 65535)];
 }
@@ -111,7 +94,7 @@ function recordDecode(device: GPUDevice, m: GpuMatrix, pass: GPUComputePassEncod
   pass.setPipeline(kernel.pipeline);
   for (const part of m.parts) {
     part.decoded ??= device.createBuffer({ label: 'rans-gemv decoded q4', size: alignedSize(part.rows * Math.ceil(m.cols / 8) * 4, Q4_BUFFER_ALIGN), usage: STORAGE | COPY_SRC });
-    const shape = uniform(device, part, 'decode shape', () => streamUniform(m, kernel, part));
+    const shape = ownedUniform(device, part, 'decode shape', () => streamUniform(m, kernel, part));
     pass.setBindGroup(0, bindGroup(device, kernel, { shape, ...streamBuffers(m, part), nibbles: part.decoded }));
     pass.dispatchWorkgroups(part.tiles);
   }
@@ -119,14 +102,14 @@ function recordDecode(device: GPUDevice, m: GpuMatrix, pass: GPUComputePassEncod
 
 function recordFused(device: GPUDevice, m: GpuMatrix, x: GPUBuffer, vectors: number, y: GPUBuffer, pass: GPUComputePassEncoder, activations: ActivationType): void {
   const xsum = getKernel(device, 'xsum', {}, { activations });
-  const sumShape = uniform(device, m, `xsum shape ${vectors}`, () => packUniform(xsum, 'shape', { cols: m.cols, group_size: m.groupSize, groups_per_row: m.groupsPerRow, vectors }));
+  const sumShape = ownedUniform(device, m, `xsum shape ${vectors}`, () => packUniform(xsum, 'shape', { cols: m.cols, group_size: m.groupSize, groups_per_row: m.groupsPerRow, vectors }));
   pass.setPipeline(xsum.pipeline);
   pass.setBindGroup(0, bindGroup(device, xsum, { shape: sumShape, x, sums: m.groupSums }));
   pass.dispatchWorkgroups(Math.ceil((m.groupsPerRow * vectors) / 64));
   const kernel = getKernel(device, 'fused', { ...streamConstants(m), VECTORS: vectors }, { activations });
   pass.setPipeline(kernel.pipeline);
   for (const part of m.parts) {
-    const shape = uniform(device, part, 'fused shape', () => streamUniform(m, kernel, part));
+    const shape = ownedUniform(device, part, 'fused shape', () => streamUniform(m, kernel, part));
     pass.setBindGroup(0, bindGroup(device, kernel, { shape, ...streamBuffers(m, part), params: m.params, x, x_group_sums: m.groupSums, y }));
     pass.dispatchWorkgroups(part.tiles);
   }
@@ -161,7 +144,7 @@ function recordQ4(device: GPUDevice, m: GpuMatrix, source: 'q4' | 'decoded', x: 
   const kernel = getKernel(device, 'q4', { VECTORS: vectors, WORDS: words, ...split.constants }, { reduction: split.reduction, activations });
   pass.setPipeline(kernel.pipeline);
   for (const part of m.parts) {
-    const shape = uniform(device, part, 'q4 shape', () => packUniform(kernel, 'shape', {
+    const shape = ownedUniform(device, part, 'q4 shape', () => packUniform(kernel, 'shape', {
       rows: part.rows, first_row: part.firstRow, total_rows: m.rows, cols: m.cols,
       group_size: m.groupSize, groups_per_row: m.groupsPerRow, bf16_params: m.bf16Params ? 1 : 0,
     }));
@@ -193,6 +176,10 @@ function hostValues(x: Activations): Float32Array | Uint16Array | null {
 
 /** How a call stores x and y: `options.activations`, else what a host x's type says. */
 function activationsOf(x: Activations, options: MatVecOptions): ActivationType {
+  const isBuffer = typeof x === 'object' && x !== null && typeof (x as GPUBuffer).size === 'number' && typeof (x as GPUBuffer).usage === 'number';
+  if (!(x instanceof Float32Array || isBuffer || (x !== null && typeof x === 'object' && f16Bits(x)))) {
+    throw new InvalidInputError('BAD_X', `x must be a Float32Array, a Uint16Array or Float16Array of f16 values, or a GPUBuffer; got ${x === null ? 'null' : typeof x}`);
+  }
   const fromType = f16Bits(x) ? 'f16' : 'f32';
   const act = options.activations ?? fromType;
   if (act !== 'f32' && act !== 'f16') throw new InvalidInputError('BAD_ACTIVATIONS', `activations must be 'f32' or 'f16', got '${String(act)}'`);
@@ -221,18 +208,14 @@ function vectorsIn(x: Activations, cols: number, options: MatVecOptions): number
 const storedBytes = (n: number, act: ActivationType) => (act === 'f16' ? 4 * Math.ceil(n / 2) : 4 * n);
 
 /** An f16 product's f32 result before packing: one per owner, big enough for MAX_VECTORS. */
-const f32Scratch = new WeakMap<object, GPUBuffer>();
-
 function scratchFor(device: GPUDevice, owner: object, rows: number): GPUBuffer {
-  let b = f32Scratch.get(owner);
-  if (!b) f32Scratch.set(owner, (b = device.createBuffer({ label: 'rans-gemv f32 products', size: 4 * MAX_VECTORS * rows, usage: STORAGE })));
-  return b;
+  return ownedScratch(device, owner, 'f32 products', 4 * MAX_VECTORS * rows);
 }
 
 /** Records the packing of `count` f32 values of `values` into f16 pairs in `packed`. */
 function recordPackF16(device: GPUDevice, owner: object, values: GPUBuffer, count: number, packed: GPUBuffer, pass: GPUComputePassEncoder): void {
   const kernel = getKernel(device, 'pack_f16');
-  const shape = uniform(device, owner, `pack shape ${count}`, () => packUniform(kernel, 'shape', { count }));
+  const shape = ownedUniform(device, owner, `pack shape ${count}`, () => packUniform(kernel, 'shape', { count }));
   pass.setPipeline(kernel.pipeline);
   pass.setBindGroup(0, bindGroup(device, kernel, { shape, values, packed }));
   pass.dispatchWorkgroups(...dispatchSize(Math.ceil(count / 2 / 64)));
@@ -258,49 +241,82 @@ function runProduct(
   if (isArray && available !== vectors * cols) throw new InvalidInputError('SHAPE_MISMATCH', `x has ${available} values, ${vectors} vectors of ${cols} need ${vectors * cols}`);
   if (!isArray) checkBuffer(x as GPUBuffer, 'x', storedBytes(vectors * cols, act), STORAGE);
   if (options.encoder && !options.output) throw new InvalidInputError('MISSING_OUTPUT', 'recording into an encoder needs options.output');
+  // A host x would need a staging buffer that lives until the caller submits, which this call
+  // cannot know: on the encoder path x is the caller's GPUBuffer.
+  if (options.encoder && isArray) throw new InvalidInputError('HOST_X_WITH_ENCODER', 'recording into an encoder needs x in a GPUBuffer (write it with device.queue.writeBuffer)');
   const yBytes = storedBytes(vectors * rows, act);
-  if (options.output) checkBuffer(options.output, 'output', yBytes, STORAGE);
+  // Submit-and-read copies y out of the output, so it needs COPY_SRC there too.
+  if (options.output) checkBuffer(options.output, 'output', yBytes, options.encoder ? STORAGE : STORAGE | COPY_SRC);
+  if (options.output && options.output === x) throw new InvalidInputError('ALIASED_BUFFERS', 'x and the output are the same buffer: the product would read what it overwrites');
 
-  const temps: GPUBuffer[] = [];
-  let xBuf: GPUBuffer;
-  if (isArray) {
-    let data: ArrayBufferView = host;
-    if (act === 'f16') {
-      // f16 pairs per u32: an odd count is padded with a zero half.
-      const padded = new Uint16Array(2 * Math.ceil(available / 2));
-      padded.set(host instanceof Float32Array ? toF16Array(host) : host);
-      data = padded;
-    }
-    xBuf = device.createBuffer({ label: 'rans-gemv x', size: Math.max(4, data.byteLength), usage: STORAGE | COPY_DST });
-    write(device, xBuf, data);
-    temps.push(xBuf);
-  } else xBuf = x as GPUBuffer;
-  const y = options.output ?? device.createBuffer({ label: 'rans-gemv y', size: yBytes, usage: STORAGE | COPY_SRC });
-  const encoder = options.encoder ?? device.createCommandEncoder({ label: 'rans-gemv matvec' });
-  const pass = encoder.beginComputePass({ label: 'rans-gemv matvec' });
-  if (act === 'f32') record(xBuf, vectors, y, pass, act);
-  else {
-    const products = scratchFor(device, owner, rows);
-    record(xBuf, vectors, products, pass, act);
-    recordPackF16(device, owner, products, vectors * rows, y, pass);
+  // On the submit path, WebGPU's validation errors for this call's own work (a destroyed matrix,
+  // x or output buffer) are caught in an error scope and thrown as DeviceError instead of leaving
+  // an all-zero y and a warning on stderr. The encoder path cannot know: the caller submits.
+  if (!options.encoder) device.pushErrorScope('validation');
+  try {
+    return recordAndRun();
+  } catch (e) {
+    if (!options.encoder) void device.popErrorScope();
+    throw e;
   }
-  pass.end();
-  // The caller submits whenever it likes: a staged x buffer is left to garbage collection.
-  if (options.encoder) return undefined;
-  return (async () => {
+
+  function recordAndRun(): Promise<Float32Array | Uint16Array> | undefined {
+    const temps: GPUBuffer[] = [];
+    let xBuf: GPUBuffer;
+    if (isArray) {
+      let data: ArrayBufferView = host;
+      if (act === 'f16') {
+        // f16 pairs per u32: an odd count is padded with a zero half.
+        const padded = new Uint16Array(2 * Math.ceil(available / 2));
+        padded.set(host instanceof Float32Array ? toF16Array(host) : host);
+        data = padded;
+      }
+      xBuf = device.createBuffer({ label: 'rans-gemv x', size: Math.max(4, data.byteLength), usage: STORAGE | COPY_DST });
+      write(device, xBuf, data);
+      temps.push(xBuf);
+    } else xBuf = x as GPUBuffer;
+    const y = options.output ?? device.createBuffer({ label: 'rans-gemv y', size: yBytes, usage: STORAGE | COPY_SRC });
+    const encoder = options.encoder ?? device.createCommandEncoder({ label: 'rans-gemv matvec' });
+    const pass = encoder.beginComputePass({ label: 'rans-gemv matvec' });
+    if (act === 'f32') record(xBuf, vectors, y, pass, act);
+    else {
+      const products = scratchFor(device, owner, rows);
+      record(xBuf, vectors, products, pass, act);
+      recordPackF16(device, owner, products, vectors * rows, y, pass);
+    }
+    pass.end();
+    if (options.encoder) return undefined; // the caller submits whenever it likes
     const read = device.createBuffer({ label: 'rans-gemv readback', size: yBytes, usage: MAP_READ | COPY_DST });
     if (!options.output) temps.push(y); // a caller-owned output stays
     encoder.copyBufferToBuffer(y, 0, read, 0, yBytes);
     device.queue.submit([encoder.finish()]);
+    const validation = device.popErrorScope();
+    return (async () => {
+      const error = await validation;
+      try {
+        if (error) throw new DeviceError('GPU_VALIDATION', `WebGPU rejected the product (was the matrix, x or the output destroyed?): ${error.message}`);
+        await mapForReading(read);
+        const bytes = read.getMappedRange().slice(0);
+        return act === 'f16' ? new Uint16Array(bytes, 0, vectors * rows) : new Float32Array(bytes);
+      } finally {
+        read.destroy();
+        temps.forEach((b) => b.destroy());
+      }
+    })();
+  }
+}
+
+/** mapAsync for reading; a lost or destroyed device's AbortError becomes a DeviceError. */
+async function mapForReading(read: GPUBuffer): Promise<void> {
+  try {
     await read.mapAsync(MAP_READ);
-    const bytes = read.getMappedRange().slice(0);
-    read.destroy();
-    temps.forEach((b) => b.destroy());
-    return act === 'f16' ? new Uint16Array(bytes, 0, vectors * rows) : new Float32Array(bytes);
-  })();
+  } catch (e) {
+    throw new DeviceError('DEVICE_LOST', `reading the result back failed (device lost or destroyed?): ${(e as Error).message}`);
+  }
 }
 
 function checkMatrix(device: GPUDevice, m: GpuMatrix): void {
+  if (m.destroyed) throw new InvalidInputError('MATRIX_DESTROYED', 'the matrix was destroyed');
   if (m.device !== device) throw new DeviceError('WRONG_DEVICE', 'the matrix was uploaded to another device');
   if (m.lost) throw new DeviceError('DEVICE_LOST', 'the device holding the matrix was lost or destroyed');
 }
@@ -334,7 +350,13 @@ export function fusedMatVec(device: GPUDevice, m: GpuMatrix, x: Activations, opt
     if (mode === 'fused') return recordFused(device, m, xBuf, vectors, y, pass, act);
     if (mode === 'q4') return recordQ4(device, m, 'q4', xBuf, vectors, y, pass, act);
     if (!m.decodedReady) {
-      recordDecode(device, m, pass);
+      if (options.encoder) {
+        // The caller submits its encoder late, or never: decode now in a submission of our own.
+        // The queue runs it before anything submitted later, so the matrix is ready for good.
+        const own = device.createCommandEncoder({ label: 'rans-gemv decode for q4' });
+        recordDecodeOnly(device, m, own);
+        device.queue.submit([own.finish()]);
+      } else recordDecode(device, m, pass); // submitted by runProduct before it returns
       m.decodedReady = true;
     }
     recordQ4(device, m, 'decoded', xBuf, vectors, y, pass, act);
@@ -371,7 +393,7 @@ export async function readStreamStatus(device: GPUDevice, m: GpuMatrix): Promise
   const enc = device.createCommandEncoder();
   enc.copyBufferToBuffer(m.status, 0, read, 0, 8);
   device.queue.submit([enc.finish()]);
-  await read.mapAsync(MAP_READ);
+  await mapForReading(read);
   const [failed, first] = new Uint32Array(read.getMappedRange().slice(0));
   read.destroy();
   return { failedLanes: failed, firstFailedLane: failed ? first : null };
@@ -398,7 +420,7 @@ export async function decodeOnGpu(device: GPUDevice, m: GpuMatrix): Promise<Uint
   for (const part of m.parts) enc.copyBufferToBuffer(part.decoded!, 0, read, part.firstRow * wordsPerRow * 4, part.rows * wordsPerRow * 4);
   device.queue.submit([enc.finish()]);
   m.decodedReady = true;
-  await read.mapAsync(MAP_READ);
+  await mapForReading(read);
   const out = new Uint32Array(read.getMappedRange().slice(0, total));
   read.destroy();
   const status = await readStreamStatus(device, m);
@@ -413,6 +435,8 @@ export interface GpuDenseMatrix {
   readonly cols: number;
   readonly weights: GPUBuffer;
   lost: boolean;
+  /** Set by `destroy()`. */
+  destroyed: boolean;
   destroy(): void;
 }
 
@@ -432,7 +456,10 @@ export function uploadDense(device: GPUDevice, weights: Float32Array, rows: numb
   }
   const b = device.createBuffer({ label: 'rans-gemv dense', size: weights.byteLength, usage: STORAGE | COPY_DST });
   write(device, b, weights);
-  const d: GpuDenseMatrix = { device, rows, cols, weights: b, lost: false, destroy: () => b.destroy() };
+  const d: GpuDenseMatrix = {
+    device, rows, cols, weights: b, lost: false, destroyed: false,
+    destroy() { b.destroy(); releaseOwned(d); d.destroyed = true; },
+  };
   void device.lost.then(() => { d.lost = true; });
   return d;
 }
@@ -450,12 +477,13 @@ export function denseMatVec(device: GPUDevice, d: GpuDenseMatrix, x: Float32Arra
 export function denseMatVec(device: GPUDevice, d: GpuDenseMatrix, x: Float32Array | GPUBuffer, options: MatVecOptions = {}): Promise<Float32Array> | void {
   // The f32 yardstick: its kernel exists in one variant only.
   if (options.activations === 'f16' || f16Bits(x)) throw new InvalidInputError('MODE_UNAVAILABLE', 'the dense f32 baseline takes f32 activations only');
+  if (d.destroyed) throw new InvalidInputError('MATRIX_DESTROYED', 'the matrix was destroyed');
   if (d.device !== device) throw new DeviceError('WRONG_DEVICE', 'the matrix was uploaded to another device');
   if (d.lost) throw new DeviceError('DEVICE_LOST', 'the device holding the matrix was lost or destroyed');
   return runProduct(device, d, d.rows, d.cols, x, options, (xBuf, vectors, y, pass) => {
     const split = rowSplit(device, d.cols, 8);
     const kernel = getKernel(device, 'dense', { VECTORS: vectors, ...split.constants }, { reduction: split.reduction });
-    const shape = uniform(device, d, 'dense shape', () => packUniform(kernel, 'shape', { rows: d.rows, cols: d.cols }));
+    const shape = ownedUniform(device, d, 'dense shape', () => packUniform(kernel, 'shape', { rows: d.rows, cols: d.cols }));
     pass.setPipeline(kernel.pipeline);
     pass.setBindGroup(0, bindGroup(device, kernel, { shape, weights: d.weights, x: xBuf, y }));
     pass.dispatchWorkgroups(...dispatchSize(Math.ceil(d.rows / split.rowsPerWorkgroup)));

@@ -2,17 +2,15 @@
  * Uploading a compressed matrix to the GPU: streams (split across bindings when needed),
  * lane tables, tile directory, pair frequencies and packed group parameters.
  */
-import { InvalidInputError, RansGemvError } from '../errors.js';
+import { InvalidInputError } from '../errors.js';
 import { fromBf16Bits, fromF16Bits, toBf16Bits, toF16Bits } from '../quantize/half.js';
 import { packNibbles } from '../quantize/import.js';
-import { checkKernelGroupSize, groupsPerRow, type QuantizedMatrix } from '../quantize/types.js';
+import { checkKernelGroupSize, groupsPerRow, paramCount, type QuantizedMatrix } from '../quantize/types.js';
 import type { EncodedMatrix } from '../rans/codec.js';
 import { cumulative, pairFrequencies } from '../rans/frequencies.js';
 import { tileDirectory, tileShape, type StreamGeometry } from '../rans/layout.js';
 import { COPY_DST, COPY_SRC, STORAGE } from './usage.js';
-
-/** A device that was lost or destroyed, or a matrix used on another device. */
-export class DeviceError extends RansGemvError {}
+import { releaseOwned } from './owned.js';
 
 /** What {@link uploadMatrix} needs: quantization parameters and the coded indices. */
 export interface MatrixSource {
@@ -74,6 +72,8 @@ export interface GpuMatrix {
   readonly bytes: { streams: number; params: number; q4: number };
   /** Set when the device is lost or destroyed. */
   lost: boolean;
+  /** Set by `destroy()`; a destroyed matrix is refused with `MATRIX_DESTROYED`. */
+  destroyed: boolean;
   destroy(): void;
 }
 
@@ -140,6 +140,13 @@ export function uploadMatrix(device: GPUDevice, source: MatrixSource, options: U
     throw new InvalidInputError('BAD_LAYOUT', `segment length ${g.segmentLength} is not a multiple of the group size ${p.groupSize}`);
   }
   if (options.q4 && !p.indices) throw new InvalidInputError('MISSING_INDICES', 'q4 upload needs params.indices');
+  // Short parameter arrays would pack as zeros (an all-zero y), not fail: check them here.
+  const params = paramCount(p.quantizer, p.rows, p.cols, p.groupSize);
+  const needBiases = p.quantizer !== 'symmetric';
+  if (p.scales.length !== params || (needBiases && p.biases?.length !== params) || (!needBiases && p.biases !== null && p.biases !== undefined)) {
+    throw new InvalidInputError('SHAPE_MISMATCH', `a ${p.quantizer} ${p.rows}×${p.cols} g${p.groupSize} matrix needs ${params} scales${needBiases ? ` and ${params} biases` : ' and no biases'}, got ${p.scales.length}${p.biases ? ` and ${p.biases.length}` : ''}`);
+  }
+  if (p.indices && p.indices.length !== p.rows * p.cols) throw new InvalidInputError('SHAPE_MISMATCH', `params.indices has ${p.indices.length} values, ${p.rows}×${p.cols} needs ${p.rows * p.cols}`);
   const limit = Math.min(options.maxBindingBytes ?? Infinity, device.limits.maxStorageBufferBindingSize, device.limits.maxBufferSize);
   const label = options.label ?? 'rans-gemv matrix';
   const gpr = groupsPerRow(p.cols, p.groupSize);
@@ -203,10 +210,12 @@ export function uploadMatrix(device: GPUDevice, source: MatrixSource, options: U
     groupSums: device.createBuffer({ label: `${label} group sums`, size: 8 * gpr * 4, usage: STORAGE }),
     decodedReady: false, hostQ4: packed !== null,
     bytes: { streams: streamBytes, params: packedParams.byteLength, q4: p.rows * wordsPerRow * 4 },
-    lost: false,
+    lost: false, destroyed: false,
     destroy() {
       for (const b of [m.params, m.laneMeta, m.status, m.groupSums]) b.destroy();
       for (const part of parts) { part.streams.destroy(); part.q4?.destroy(); part.decoded?.destroy(); }
+      releaseOwned(m, ...parts); // uniforms and scratch made for it
+      m.destroyed = true;
     },
   };
   void device.lost.then(() => { m.lost = true; });

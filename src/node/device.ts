@@ -6,7 +6,7 @@
 import { existsSync } from 'node:fs';
 import { create, globals } from 'webgpu';
 import { deviceDescriptor } from '../gpu/device.js';
-import { DeviceError } from '../gpu/upload.js';
+import { DeviceError } from '../errors.js';
 
 /** SwiftShader ICDs shipped by Chromium packages. */
 export const SWIFTSHADER_ICDS = ['/usr/lib/chromium/vk_swiftshader_icd.json', '/usr/lib/chromium-browser/vk_swiftshader_icd.json', '/opt/google/chrome/vk_swiftshader_icd.json'];

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { decodeTensor, readContainer, writeContainer } from '../../src/container/container.js';
 import { crc32 } from '../../src/container/crc.js';
-import { InvalidInputError, StreamError } from '../../src/errors.js';
+import { DeviceError, InvalidInputError, StreamError } from '../../src/errors.js';
 import { decodeOnGpu, fusedMatVec, readStreamStatus } from '../../src/gpu/matvec.js';
 import { uploadMatrix } from '../../src/gpu/upload.js';
 import { loadModelMatrices } from '../../src/io/formats.js';
@@ -108,5 +108,73 @@ describe('stories260K matrices through every mode', () => {
       }
       m.destroy();
     }
+  });
+});
+
+describe('misuse gives a typed error or the right answer, never a silent wrong y', () => {
+  const c = compressMatrix({ name: 'w', rows: 40, cols: 96, kind: 'float', weights: weights(40 * 96, 'gaussian', 8) });
+  const x = weights(96, 'gaussian', 9);
+
+  it('decode-then-q4 recorded into an encoder that is never submitted, then called again: still correct', async () => {
+    const { device } = gpu.get();
+    const m = uploadMatrix(device, { params: c.quantized, encoded: c.encoded });
+    const xBuf = device.createBuffer({ size: 96 * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
+    const yBuf = device.createBuffer({ size: 40 * 4, usage: GPUBufferUsage.STORAGE });
+    fusedMatVec(device, m, xBuf, { encoder: device.createCommandEncoder(), output: yBuf, mode: 'decode-then-q4' }); // dropped
+    const y = await fusedMatVec(device, m, x, { mode: 'decode-then-q4' });
+    const ref = referenceMatVec(c.quantized, x);
+    expect(maxRelativeError(y, ref, referenceAbsProducts(c.quantized, x))).toBeLessThan(F32_PRODUCT_TOLERANCE);
+    for (const b of [xBuf, yBuf]) b.destroy();
+    m.destroy();
+  });
+
+  it('rejects null x, a host x on the encoder path, aliased x/output, an output without COPY_SRC, a destroyed matrix', async () => {
+    const { device } = gpu.get();
+    const m = uploadMatrix(device, { params: c.quantized, encoded: c.encoded });
+    const both = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
+    const buf = device.createBuffer({ size: 96 * 4, usage: both });
+    const out = device.createBuffer({ size: 40 * 4, usage: GPUBufferUsage.STORAGE });
+    const encoder = device.createCommandEncoder();
+    expect(await code(() => fusedMatVec(device, m, null as never))).toBe('BAD_X');
+    expect(await code(() => fusedMatVec(device, m, 'x' as never))).toBe('BAD_X');
+    expect(await code(() => fusedMatVec(device, m, x, { encoder, output: out }))).toBe('HOST_X_WITH_ENCODER');
+    expect(await code(() => fusedMatVec(device, m, buf, { output: buf }))).toBe('ALIASED_BUFFERS');
+    expect(await code(() => fusedMatVec(device, m, buf, { output: out }))).toBe('BAD_USAGE'); // read back needs COPY_SRC
+    m.destroy();
+    expect(await code(() => fusedMatVec(device, m, x))).toBe('MATRIX_DESTROYED');
+    for (const b of [buf, out]) b.destroy();
+  });
+
+  it('a destroyed x or output buffer on the submit path is a DeviceError, not an all-zero y', async () => {
+    const { device } = gpu.get();
+    const m = uploadMatrix(device, { params: c.quantized, encoded: c.encoded });
+    const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
+    const xBuf = device.createBuffer({ size: 96 * 4, usage });
+    xBuf.destroy();
+    const e = await fusedMatVec(device, m, xBuf).catch((err) => err);
+    expect(e).toBeInstanceOf(DeviceError);
+    expect(e.code).toBe('GPU_VALIDATION');
+    const out = device.createBuffer({ size: 40 * 4, usage });
+    out.destroy();
+    expect(await code(() => fusedMatVec(device, m, x, { output: out }))).toBe('GPU_VALIDATION');
+    // and the next correct call is unaffected
+    const y = await fusedMatVec(device, m, x);
+    expect(maxRelativeError(y, referenceMatVec(c.quantized, x), referenceAbsProducts(c.quantized, x))).toBeLessThan(F32_PRODUCT_TOLERANCE);
+    m.destroy();
+  });
+
+  it('short scales or biases at upload, and an upload to a destroyed device, are typed errors', async () => {
+    const { device } = gpu.get();
+    const q = c.quantized;
+    expect(() => uploadMatrix(device, { params: { ...q, scales: q.scales.subarray(1) }, encoded: c.encoded })).toThrowError(expect.objectContaining({ code: 'SHAPE_MISMATCH' }));
+    expect(() => uploadMatrix(device, { params: { ...q, biases: q.biases!.subarray(2) }, encoded: c.encoded })).toThrowError(expect.objectContaining({ code: 'SHAPE_MISMATCH' }));
+    const second = await requestNodeDevice();
+    second.device.destroy();
+    await second.device.lost;
+    // WebGPU cannot say synchronously that a device is gone: the upload succeeds, its first use fails typed.
+    const m = uploadMatrix(second.device, { params: q, encoded: c.encoded });
+    const e = await Promise.resolve().then(() => fusedMatVec(second.device, m, x)).catch((err) => err);
+    expect(e).toBeInstanceOf(DeviceError);
+    expect(e.code).toBe('DEVICE_LOST');
   });
 });
