@@ -76,10 +76,14 @@ describe('rans-gemv CLI', () => {
     expect(cpu.stderr).toMatch(/tokens\/s \(cpu\)/);
     const file = join(dir, 'g32.rgmv');
     expect(run('encode', bundledModel().model, '-o', file, '--group', '32').status).toBe(0);
-    const gpu = run('generate', '--model', file, '--steps', '30', '--mode', 'fused');
+    // As in CI and containers: no XDG_RUNTIME_DIR. A successful run prints no "error:" lines.
+    const env = { ...process.env };
+    delete env.XDG_RUNTIME_DIR;
+    const gpu = spawnSync(process.execPath, [cli, 'generate', '--model', file, '--steps', '30', '--mode', 'fused'], { encoding: 'utf8', env });
     expect(gpu.status, gpu.stderr).toBe(0);
     expect(gpu.stdout).toBe(cpu.stdout);
     expect(gpu.stderr).toMatch(/weight bytes read per token/);
+    expect(gpu.stderr).not.toMatch(/^error:/m);
     const bad = run('generate', '--tokenizer', bundledModel().model, '--steps', '5', '--mode', 'cpu');
     expect(bad.status).toBe(2);
     expect(bad.stderr).toContain('TOKENIZER_MISMATCH');

@@ -3,7 +3,9 @@
  * (Metal on a Mac, Vulkan elsewhere); on Linux with no GPU adapter it falls back by itself to the
  * SwiftShader Vulkan driver of an installed Chromium, and says so in `software`.
  */
-import { existsSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { create, globals } from 'webgpu';
 import { deviceDescriptor } from '../gpu/device.js';
 import { DeviceError } from '../errors.js';
@@ -19,6 +21,18 @@ export interface NodeDevice {
   description: string;
   /** True when running on SwiftShader (a CPU implementation): timings are not GPU timings. */
   software: boolean;
+}
+
+/**
+ * The Vulkan loader (and Wayland probing) print "error: XDG_RUNTIME_DIR is invalid or not set"
+ * on every instance when the variable is missing, as in containers and CI. Give the process a
+ * private one (mode 0700, as the spec requires) before Dawn starts.
+ */
+function ensureRuntimeDir(): void {
+  const dir = process.env.XDG_RUNTIME_DIR;
+  if (dir && existsSync(dir)) return;
+  process.env.XDG_RUNTIME_DIR = mkdtempSync(join(tmpdir(), 'rans-gemv-xdg-'));
+  chmodSync(process.env.XDG_RUNTIME_DIR, 0o700);
 }
 
 // dawn.node crashes if the object create() returned is collected while a device lives.
@@ -41,6 +55,7 @@ async function adapterFrom(flags: string[]): Promise<GPUAdapter | null> {
  */
 export async function requestNodeDevice(options: { dawnFlags?: string[] } = {}): Promise<NodeDevice> {
   Object.assign(globalThis, globals);
+  ensureRuntimeDir();
   const flags = options.dawnFlags ?? ['disable-dawn-features=timestamp_quantization'];
   let adapter = await adapterFrom(flags);
   let software = false;
