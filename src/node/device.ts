@@ -6,7 +6,6 @@
 import { chmodSync, existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { create, globals } from 'webgpu';
 import { deviceDescriptor } from '../gpu/device.js';
 import { DeviceError } from '../errors.js';
 
@@ -38,8 +37,22 @@ function ensureRuntimeDir(): void {
 // dawn.node crashes if the object create() returned is collected while a device lives.
 const instances: unknown[] = [];
 
+/** npm `webgpu` (Dawn for Node): an optional peer dependency, loaded on first use. */
+type DawnModule = { create(flags: string[]): unknown; globals: object };
+let dawn: DawnModule | null = null;
+async function loadDawn(): Promise<DawnModule> {
+  if (!dawn) {
+    try {
+      dawn = (await import('webgpu')) as DawnModule;
+    } catch (e) {
+      throw new DeviceError('MISSING_WEBGPU', `WebGPU in Node needs the optional package 'webgpu' (Dawn): npm install webgpu (${(e as Error).message.split('\n')[0]})`);
+    }
+  }
+  return dawn;
+}
+
 async function adapterFrom(flags: string[]): Promise<GPUAdapter | null> {
-  const gpu = create(flags) as GPU;
+  const gpu = (await loadDawn()).create(flags) as GPU;
   instances.push(gpu);
   return gpu.requestAdapter({ powerPreference: 'high-performance' });
 }
@@ -54,7 +67,7 @@ async function adapterFrom(flags: string[]): Promise<GPUAdapter | null> {
  * ```
  */
 export async function requestNodeDevice(options: { dawnFlags?: string[] } = {}): Promise<NodeDevice> {
-  Object.assign(globalThis, globals);
+  Object.assign(globalThis, (await loadDawn()).globals);
   ensureRuntimeDir();
   const flags = options.dawnFlags ?? ['disable-dawn-features=timestamp_quantization'];
   let adapter = await adapterFrom(flags);
