@@ -3,7 +3,7 @@
  * LLM-shaped matrices, and the size/quality table: entropy, all-in bits/weight and SQNR.
  */
 import { readFileSync } from 'node:fs';
-import { loadModelMatrices } from '../src/io/formats.js';
+import { llama2cMatrices } from '../src/io/llama2c.js';
 import { bundledModel } from '../src/paths.js';
 import { compressMatrix, totalStats } from '../src/pipeline.js';
 import { quantize } from '../src/quantize/quantize.js';
@@ -34,7 +34,7 @@ for (const [rows, cols] of [[4096, 4096], [4096, 11008]]) {
 
 console.log('\nstories260K (all 36 matrices), affine quantizer:');
 console.log('group  entropy  bits/w  overhead  scale b/w  SQNR dB');
-const matrices = loadModelMatrices(new Uint8Array(readFileSync(bundledModel().model)));
+const matrices = llama2cMatrices(new Uint8Array(readFileSync(bundledModel().model)));
 for (const groupSize of [32, 64, 128]) {
   const t = totalStats(matrices.map((m) => compressMatrix(m, { groupSize })));
   console.log(`g${String(groupSize).padEnd(5)} ${t.entropyBits.toFixed(3)}    ${t.bitsPerWeight.toFixed(3)}   ${t.overheadPct.toFixed(2).padStart(5)}%      ${t.scaleBitsPerWeight.toFixed(3)}    ${t.sqnrDb!.toFixed(2)}`);

@@ -8,7 +8,7 @@ import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { loadModelMatrices } from '../src/io/formats.js';
+import { llama2cMatrices } from '../src/io/llama2c.js';
 import { bundledModel, packageRoot } from '../src/paths.js';
 import { BrowserNotFoundError, findChrome, openWebGpuPage, servePages } from './browser.js';
 import { parseShapes, preset, type PresetName } from './presets.js';
@@ -36,7 +36,7 @@ interface Options {
 
 /** The preset's real stories260K matrices, as shapes with weights. */
 function storiesShapes(names: string[]): Shape[] {
-  const all = loadModelMatrices(new Uint8Array(readFileSync(bundledModel().model)));
+  const all = llama2cMatrices(new Uint8Array(readFileSync(bundledModel().model)));
   return names.map((n) => {
     const m = all.find((x) => x.name === n);
     if (!m || m.kind !== 'float') throw new Error(`stories260K has no float matrix ${n}`);

@@ -4,7 +4,7 @@
  * rANS pays the coded bits; both pay the same scale/bias bits.
  */
 import { readFileSync } from 'node:fs';
-import { loadModelMatrices } from '../src/io/formats.js';
+import { llama2cMatrices } from '../src/io/llama2c.js';
 import { bundledModel } from '../src/paths.js';
 import { compressMatrix, totalStats } from '../src/pipeline.js';
 import type { QuantizerKind } from '../src/quantize/types.js';
@@ -22,7 +22,7 @@ export interface SweepPoint {
 const CONFIGS: [QuantizerKind, number][] = [['affine', 32], ['affine', 64], ['affine', 128], ['symmetric', 32], ['symmetric', 64], ['per-tensor', 64]];
 
 export function quantizerSweep(): SweepPoint[] {
-  const matrices = loadModelMatrices(new Uint8Array(readFileSync(bundledModel().model)));
+  const matrices = llama2cMatrices(new Uint8Array(readFileSync(bundledModel().model)));
   return CONFIGS.map(([quantizer, groupSize]) => {
     const t = totalStats(matrices.map((m) => compressMatrix(m, { quantizer, groupSize })));
     return {

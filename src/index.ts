@@ -5,7 +5,7 @@
 export * from './errors.js';
 export * from './quantize/types.js';
 export { quantize, dequantize, sqnrDb, groupAffineParams, checkMatrix, MatrixQuantizer, type QuantizeOptions } from './quantize/quantize.js';
-export { importMlx, exportMlx, importQ4_0, exportQ4_0, packNibbles, type MlxQuantizedWeight } from './quantize/import.js';
+export { importMlx, exportMlx, importQ4_0, exportQ4_0, importQ4_1, exportQ4_1, packNibbles, type MlxQuantizedWeight } from './quantize/import.js';
 export { halfToF32, type ParamType } from './quantize/half.js';
 export { encodeIndices, decodeIndices, decodeTable, encodedBytes, STATE_LOWER_BOUND, type EncodedMatrix, type ProgressCallback } from './rans/codec.js';
 export { entropyBits, histogram, normalizeFrequencies } from './rans/frequencies.js';

@@ -3,7 +3,7 @@
  */
 import { indexChecksum } from './container/container.js';
 import { InvalidInputError } from './errors.js';
-import { entryMatrix, FLOAT_DTYPE_BYTES, floatRows, withRegions, type MatrixEntry, type WeightMatrix } from './io/model.js';
+import { entryMatrix, entryRegions, FLOAT_DTYPE_BYTES, floatRows, withRegions, type MatrixEntry, type WeightMatrix } from './io/model.js';
 import type { ByteSource } from './io/source.js';
 import { energyToDb, MatrixQuantizer, type QuantizeOptions } from './quantize/quantize.js';
 import { paramCount, type QuantizedMatrix } from './quantize/types.js';
@@ -126,8 +126,8 @@ export async function compressEntry(
   onProgress?: (fraction: number) => void, chunkBytes = DEFAULT_CHUNK_BYTES,
 ): Promise<CompressedMatrix> {
   const what = `${source.name}: ${entry.name}`;
-  if (entry.kind === 'mlx') {
-    const m = await withRegions(source, [entry.weight, entry.scales, entry.biases], (region) => entryMatrix(entry, region, source.name));
+  if (entry.kind !== 'float') { // already 4-bit: imported whole (≈ 0.56 bytes/weight)
+    const m = await withRegions(source, entryRegions(entry), (region) => entryMatrix(entry, region, source.name));
     return naming(what, () => compressMatrix(m, options, (done, total) => onProgress?.(done / total)));
   }
   const mq = naming(what, () => new MatrixQuantizer(entry.rows, entry.cols, options));

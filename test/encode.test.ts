@@ -54,7 +54,7 @@ describe('streaming encode (encodeModelFile)', () => {
     }
     expect(outputs[1]).toEqual(outputs[0]);
     expect(outputs[2]).toEqual(outputs[0]);
-    const inMemory = writeContainer(loadModel(file).matrices.map((m) => {
+    const inMemory = writeContainer((await loadModel(file)).matrices.map((m) => {
       const c = compressMatrix(m, { groupSize: 32 });
       return { name: c.name, quantized: c.quantized, encoded: c.encoded };
     }));

@@ -36,9 +36,9 @@ function rawSafetensors(json: string, data = 0): Uint8Array {
 describe('llama2.c checkpoints', () => {
   const bin = new Uint8Array(readFileSync(bundledModel().model));
 
-  it('reads the stories260K fixture: config, 36 matrices, norm weights for the container', () => {
+  it('reads the stories260K fixture: config, 36 matrices, norm weights for the container', async () => {
     expect(readLlama2c(bin).config).toEqual({ dim: 64, hiddenDim: 172, nLayers: 5, nHeads: 8, nKvHeads: 4, vocabSize: 512, seqLen: 512, sharedClassifier: true });
-    const { matrices, extras, layout } = loadModel(bin, 'stories260K.bin');
+    const { matrices, extras, layout } = await loadModel(bin, 'stories260K.bin');
     expect(layout.format).toBe('llama2c');
     expect(matrices.length).toBe(36);
     expect(matrices.find((t) => t.name === 'layers.4.w2')).toMatchObject({ rows: 64, cols: 172 });
@@ -47,7 +47,7 @@ describe('llama2.c checkpoints', () => {
     expect(extras.raw![2].data).toEqual(readLlama2c(bin).rmsFinal);
   });
 
-  it('rejects a checkpoint whose header disagrees with its size or is out of range', () => {
+  it('rejects a checkpoint whose header disagrees with its size or is out of range', async () => {
     expect(code(() => readLlama2c(bin.subarray(0, bin.length - 4)))).toBe('BAD_SIZE');
     const lying = bin.slice();
     new DataView(lying.buffer).setInt32(4, 1000, true); // hidden_dim
@@ -58,21 +58,21 @@ describe('llama2.c checkpoints', () => {
     const e = failure(() => llama2cLayout(seq, 1e12, 'big.bin'));
     expect(e.code).toBe('BAD_HEADER');
     expect(e.message).toContain('big.bin');
-    expect(code(() => loadModelMatrices(new Uint8Array(64)))).toBe('UNKNOWN_FORMAT');
+    expect((await asyncFailure(loadModelMatrices(new Uint8Array(64)))).code).toBe('UNKNOWN_FORMAT');
   });
 
-  it('a NaN norm weight is a typed error naming the file and the tensor', () => {
+  it('a NaN norm weight is a typed error naming the file and the tensor', async () => {
     const bad = bin.slice();
     const { arrays } = llama2cLayout(bad, bad.length);
     new DataView(bad.buffer).setFloat32(arrays.rmsFfn[2].offset + 8, NaN, true);
-    const e = failure(() => loadModel(bad, 'nan.bin'));
+    const e = await asyncFailure(loadModel(bad, 'nan.bin'));
     expect(e.code).toBe('NON_FINITE_WEIGHT');
     expect(e.message).toMatch(/nan\.bin: rms_ffn: value \[130\] is NaN/);
   });
 });
 
 describe('safetensors', () => {
-  it('reads F32, F16 and BF16 matrices and lists what it skips (1-D, 3-D, integer)', () => {
+  it('reads F32, F16 and BF16 matrices and lists what it skips (1-D, 3-D, integer)', async () => {
     const w = weights(6 * 8, 'gaussian', 3);
     const f16 = Uint16Array.from(w, toF16Bits);
     const bf16 = Uint16Array.from(new Uint32Array(w.buffer), (b) => b >>> 16);
@@ -84,7 +84,7 @@ describe('safetensors', () => {
       { name: 'conv', dtype: 'F32', shape: [2, 2, 2], bytes: bytesOf(new Float32Array(8)) },
       { name: 'ids', dtype: 'U32', shape: [2, 4], bytes: bytesOf(new Uint32Array(8)) },
     ]);
-    const { matrices: m, layout } = loadModel(file);
+    const { matrices: m, layout } = await loadModel(file);
     expect(m.map((t) => t.name)).toEqual(['a', 'b', 'c']);
     expect(layout.skipped.map((t) => [t.name, t.reason])).toEqual([['norm', '1-D'], ['conv', '3-D'], ['ids', 'dtype U32']]);
     const get = (i: number) => (m[i].kind === 'float' ? m[i].weights : new Float32Array());
@@ -96,7 +96,7 @@ describe('safetensors', () => {
     }
   });
 
-  it('imports MLX 4-bit weights losslessly through a container: bytes in → same bytes out', () => {
+  it('imports MLX 4-bit weights losslessly through a container: bytes in → same bytes out', async () => {
     const r = rng(21);
     const rows = 16, cols = 128, groupSize = 32;
     const weight = Uint32Array.from({ length: (rows * cols) / 8 }, () => (Math.floor(r() * 16) * 0x11111111) ^ Math.floor(r() * 2 ** 32) & 0x0f0f0f0f);
@@ -107,7 +107,7 @@ describe('safetensors', () => {
       { name: 'model.q_proj.scales', dtype: 'BF16', shape: [rows, cols / groupSize], bytes: bytesOf(scales) },
       { name: 'model.q_proj.biases', dtype: 'BF16', shape: [rows, cols / groupSize], bytes: bytesOf(biases) },
     ]);
-    const [m] = loadModelMatrices(file);
+    const [m] = await loadModelMatrices(file);
     expect(m.kind).toBe('quantized');
     const c = compressMatrix(m);
     expect(c.stats.sqnrDb).toBeNull();
@@ -119,19 +119,19 @@ describe('safetensors', () => {
     expect(mlx.biases).toEqual(biases);
   });
 
-  it('rejects MLX group sizes the kernels cannot use (g4) at import, naming the tensor', () => {
+  it('rejects MLX group sizes the kernels cannot use (g4) at import, naming the tensor', async () => {
     const rows = 2, cols = 16;
     const file = writeSafetensors([
       { name: 'q.weight', dtype: 'U32', shape: [rows, cols / 8], bytes: new Uint8Array(rows * cols / 2) },
       { name: 'q.scales', dtype: 'F16', shape: [rows, cols / 4], bytes: new Uint8Array(rows * cols / 2) },
       { name: 'q.biases', dtype: 'F16', shape: [rows, cols / 4], bytes: new Uint8Array(rows * cols / 2) },
     ]);
-    const e = failure(() => loadModel(file, 'g4.safetensors'));
+    const e = await asyncFailure(loadModel(file, 'g4.safetensors'));
     expect(e.code).toBe('UNSUPPORTED_GROUP_SIZE');
     expect(e.message).toContain('g4.safetensors: q: MLX group size 4');
   });
 
-  it('every hostile header gets a typed error naming the file (and tensor)', () => {
+  it('every hostile header gets a typed error naming the file (and tensor)', async () => {
     const good = writeSafetensors([{ name: 'a', dtype: 'F32', shape: [2, 2], bytes: new Uint8Array(16) }]);
     const cases: [string, Uint8Array, string, RegExp][] = [
       ['data cut short', good.subarray(0, good.length - 1), 'BAD_OFFSET', /f\.st: a: data_offsets/],
@@ -148,7 +148,7 @@ describe('safetensors', () => {
       ['no 2-D tensor', writeSafetensors([{ name: 'norm', dtype: 'F32', shape: [4], bytes: new Uint8Array(16) }]), 'NO_MATRICES', /no 2-D .* \(1 skipped: norm \[4\] F32: 1-D\)/],
     ];
     for (const [what, file, want, message] of cases) {
-      const e = failure(() => loadModel(file, 'f.st'));
+      const e = await asyncFailure(loadModel(file, 'f.st'));
       expect(e.code, what).toBe(want);
       expect(e.message, what).toMatch(message);
       expect(e.message, what).toContain('f.st');
@@ -185,7 +185,7 @@ describe('streaming reads', () => {
   ]);
 
   it('compressEntry block by block equals compressMatrix on the whole matrix, for every dtype, quantizer and block size', async () => {
-    const whole = loadModelMatrices(file);
+    const whole = await loadModelMatrices(file);
     const reader = await openModel(bytesSource(file, 'model.safetensors'));
     expect(reader.weights).toBe(3 * rows * cols);
     for (const quantizer of QUANTIZERS) {
@@ -212,7 +212,7 @@ describe('streaming reads', () => {
     const reader = await openModel(counting);
     expect(reader.matrices.map((m) => m.name)).toEqual(['f32', 'f16', 'bf16']);
     const c = await compressEntry(counting, reader.matrices[1], {}, undefined, 2 * cols * 8);
-    expect(c.quantized).toEqual(compressMatrix(loadModelMatrices(file)[1]).quantized);
+    expect(c.quantized).toEqual(compressMatrix((await loadModelMatrices(file))[1]).quantized);
     expect(Math.max(...slices)).toBeLessThanOrEqual(2 * cols * 8);
     await expect(source.read(file.length - 2, 4)).rejects.toBeInstanceOf(ContainerError);
   });

@@ -41,7 +41,7 @@ describe('stories260K through the runtime', () => {
   }, 300_000);
 
   it('a container written by encode runs like the checkpoint it came from', async () => {
-    const container = writeContainer([...model.matrices].map(([name, m]) => ({ name, quantized: m.quantized, encoded: m.encoded })), loadModel(bin).extras);
+    const container = writeContainer([...model.matrices].map(([name, m]) => ({ name, quantized: m.quantized, encoded: m.encoded })), (await loadModel(bin)).extras);
     const fromFile = modelFromContainer(container);
     const a = await run(model, cpuBackend(model, 'cpu'), 30);
     const b = await run(fromFile, cpuBackend(fromFile, 'cpu'), 30);
@@ -84,7 +84,7 @@ describe('stories260K through the runtime', () => {
     }
   }, 120_000);
 
-  it('rejects a checkpoint whose header disagrees with its size, and tokenizers that do not fit', () => {
+  it('rejects a checkpoint whose header disagrees with its size, and tokenizers that do not fit', async () => {
     const lying = bin.slice();
     new DataView(lying.buffer).setInt32(8, 6, true); // n_layers
     expect(code(() => modelFromCheckpoint(lying))).toBe('BAD_SIZE');
@@ -94,7 +94,7 @@ describe('stories260K through the runtime', () => {
     const noModel = writeContainer([...model.matrices].slice(0, 1).map(([name, m]) => ({ name, quantized: m.quantized, encoded: m.encoded })));
     expect(code(() => modelFromContainer(noModel))).toBe('NOT_A_MODEL');
     // A checksum-valid container whose config claims a 2^30-token context: refused before any allocation.
-    const { extras } = loadModel(bin);
+    const { extras } = await loadModel(bin);
     const huge = writeContainer([...model.matrices].map(([name, m]) => ({ name, quantized: m.quantized, encoded: m.encoded })),
       { ...extras, model: { format: 'llama2c', config: { ...model.config, seqLen: 2 ** 30 } } });
     expect(code(() => modelFromContainer(huge))).toBe('BAD_HEADER');

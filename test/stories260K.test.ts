@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { decodeTensor, readContainer, writeContainer } from '../src/container/container.js';
-import { loadModelMatrices } from '../src/io/formats.js';
+import { llama2cMatrices } from '../src/io/llama2c.js';
 import { bundledModel } from '../src/paths.js';
 import { compressMatrix, totalStats } from '../src/pipeline.js';
 import { dequantize } from '../src/quantize/quantize.js';
@@ -9,7 +9,7 @@ import { referenceMatVec } from '../src/reference.js';
 import { firstMismatch, rng } from './helpers.js';
 
 describe('stories260K end to end', () => {
-  const matrices = loadModelMatrices(new Uint8Array(readFileSync(bundledModel().model)));
+  const matrices = llama2cMatrices(new Uint8Array(readFileSync(bundledModel().model)));
 
   it.each([32, 64, 128])('g%i: container round trip is bit-exact, size ≤ entropy × 1.03', (groupSize) => {
     const compressed = matrices.map((m) => compressMatrix(m, { groupSize }));

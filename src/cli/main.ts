@@ -66,7 +66,7 @@ const quietOption = () => new Option('--quiet', 'no progress output');
 
 program.command('analyze')
   .description('entropy, coded bits/weight with all metadata, overhead, scale bits and SQNR per 2-D tensor')
-  .argument('[model]', 'safetensors or llama2.c .bin (default: the bundled stories260K)')
+  .argument('[model]', 'safetensors, GGUF or llama2.c .bin (default: the bundled stories260K)')
   .option('--group <n>', 'group size (32, 64, 128)', int, 64)
   .addOption(quantizerOption())
   .option('--precision <bits>', 'pair-table precision in bits (11..12)', int)
@@ -89,7 +89,7 @@ program.command('analyze')
 
 program.command('encode')
   .description('write every 2-D weight tensor into an .rgmv container (streaming: memory is bounded by the largest tensors, not the file)')
-  .argument('<model>', 'safetensors or llama2.c .bin')
+  .argument('<model>', 'safetensors, GGUF or llama2.c .bin')
   .requiredOption('-o, --output <file>', 'container to write')
   .option('--group <n>', 'group size (32, 64, 128)', int, 64)
   .addOption(quantizerOption())

@@ -3,7 +3,7 @@
  * The layout is in fixtures/stories260K/README.md.
  */
 import { ContainerError } from '../errors.js';
-import type { ByteRegion, MatrixEntry, ModelLayout } from './model.js';
+import { entryMatrix, type ByteRegion, type MatrixEntry, type ModelLayout, type WeightMatrix } from './model.js';
 
 /** Model hyper-parameters from the checkpoint header. */
 export interface Llama2cConfig {
@@ -156,4 +156,18 @@ export function llama2cModelLayout(head: Uint8Array, size: number, file: string)
 export function llama2cMatrixShapes(c: Llama2cConfig): Record<'wq' | 'wk' | 'wv' | 'wo' | 'w1' | 'w2' | 'w3', [number, number]> {
   const kvDim = (c.dim * c.nKvHeads) / c.nHeads;
   return { wq: [c.dim, c.dim], wk: [kvDim, c.dim], wv: [kvDim, c.dim], wo: [c.dim, c.dim], w1: [c.hiddenDim, c.dim], w2: [c.dim, c.hiddenDim], w3: [c.hiddenDim, c.dim] };
+}
+
+/**
+ * The matrices of a llama2.c checkpoint held in memory, synchronously (the runtime's and the
+ * benchmarks' path for the bundled model; other formats go through `loadModel`).
+ *
+ * @example
+ * ```ts
+ * const matrices = llama2cMatrices(new Uint8Array(readFileSync('stories260K.bin')));
+ * ```
+ */
+export function llama2cMatrices(bytes: Uint8Array, file = 'checkpoint'): WeightMatrix[] {
+  const region = (r: ByteRegion) => bytes.subarray(r.offset, r.offset + r.length);
+  return llama2cModelLayout(bytes, bytes.length, file).matrices.map((e) => entryMatrix(e, region, file));
 }

@@ -5,7 +5,7 @@
 import type { ContainerExtras } from '../container/container.js';
 import { ContainerError, InvalidInputError, RansGemvError } from '../errors.js';
 import { halfToF32, type ParamType } from '../quantize/half.js';
-import { importMlx } from '../quantize/import.js';
+import { importMlx, importQ4_0, importQ4_1 } from '../quantize/import.js';
 import type { QuantizedMatrix } from '../quantize/types.js';
 import type { ByteSource } from './source.js';
 
@@ -26,10 +26,19 @@ export type FloatDType = 'F32' | 'F16' | 'BF16';
 /** Bytes per element of each {@link FloatDType}. */
 export const FLOAT_DTYPE_BYTES: Record<FloatDType, number> = { F32: 4, F16: 2, BF16: 2 };
 
-/** Where a matrix lies in a file: row-major floats, or an MLX 4-bit triple imported losslessly. */
+/**
+ * Where a matrix lies in a file: row-major floats, an MLX 4-bit triple, or GGUF Q4_0/Q4_1 blocks
+ * (the last two imported losslessly).
+ */
 export type MatrixEntry =
   | { kind: 'float'; name: string; rows: number; cols: number; dtype: FloatDType; data: ByteRegion }
-  | { kind: 'mlx'; name: string; rows: number; cols: number; groupSize: number; paramType: ParamType; weight: ByteRegion; scales: ByteRegion; biases: ByteRegion };
+  | { kind: 'mlx'; name: string; rows: number; cols: number; groupSize: number; paramType: ParamType; weight: ByteRegion; scales: ByteRegion; biases: ByteRegion }
+  | { kind: 'blocks'; name: string; rows: number; cols: number; blockType: 'Q4_0' | 'Q4_1'; data: ByteRegion };
+
+/** The byte regions an entry's data occupies. */
+export function entryRegions(e: MatrixEntry): ByteRegion[] {
+  return e.kind === 'mlx' ? [e.weight, e.scales, e.biases] : [e.data];
+}
 
 /** An f32 vector or array the model needs besides its matrices (norm weights). */
 export interface RawEntry { name: string; shape: number[]; data: ByteRegion }
@@ -93,15 +102,19 @@ export function entryMatrix(e: MatrixEntry, region: (r: ByteRegion) => Uint8Arra
   if (e.kind === 'float') return { name: e.name, rows: e.rows, cols: e.cols, kind: 'float', weights: floatRows(region(e.data), e.dtype).slice() };
   const aligned = (r: ByteRegion) => { const b = region(r); return b.byteOffset % 4 === 0 ? b : b.slice(); };
   const u16 = (b: Uint8Array) => new Uint16Array(b.buffer, b.byteOffset, b.length / 2);
-  const w = aligned(e.weight);
   try {
+    if (e.kind === 'blocks') {
+      const importBlocks = e.blockType === 'Q4_0' ? importQ4_0 : importQ4_1;
+      return { name: e.name, rows: e.rows, cols: e.cols, kind: 'quantized', quantized: importBlocks(region(e.data), e.rows, e.cols) };
+    }
+    const w = aligned(e.weight);
     const quantized = importMlx({
       rows: e.rows, cols: e.cols, groupSize: e.groupSize, paramType: e.paramType,
       weight: new Uint32Array(w.buffer, w.byteOffset, w.length / 4), scales: u16(aligned(e.scales)), biases: u16(aligned(e.biases)),
     });
     return { name: e.name, rows: e.rows, cols: e.cols, kind: 'quantized', quantized };
   } catch (err) {
-    if (err instanceof RansGemvError) throw new ContainerError(err.code, `${file}: ${err.message}`, e.name);
+    if (err instanceof RansGemvError) throw new ContainerError(err.code, err.message, e.name, file);
     throw err;
   }
 }

@@ -4,8 +4,7 @@
  */
 import { decodeTensor, readContainerFile, type ContainerExtras } from '../container/container.js';
 import { ContainerError, InvalidInputError } from '../errors.js';
-import { isPlausibleConfig, llama2cMatrixShapes, readLlama2c, type Llama2cConfig } from '../io/llama2c.js';
-import { loadModelMatrices } from '../io/formats.js';
+import { isPlausibleConfig, llama2cMatrices, llama2cMatrixShapes, readLlama2c, type Llama2cConfig } from '../io/llama2c.js';
 import { compressMatrix, type CompressOptions } from '../pipeline.js';
 import { dequantize } from '../quantize/quantize.js';
 import type { QuantizedMatrix } from '../quantize/types.js';
@@ -37,7 +36,7 @@ export function classifierName(c: Llama2cConfig): string {
 export function modelFromCheckpoint(bytes: Uint8Array, options: CompressOptions = {}): LlamaModel {
   const ck = readLlama2c(bytes);
   const matrices = new Map<string, ModelMatrix>();
-  for (const m of loadModelMatrices(bytes, 'checkpoint')) {
+  for (const m of llama2cMatrices(bytes)) {
     if (m.kind !== 'float') continue;
     const c = compressMatrix(m, options);
     matrices.set(m.name, { quantized: c.quantized, encoded: c.encoded, float: m.weights });

@@ -147,3 +147,61 @@ export function exportQ4_0(q: QuantizedMatrix): Uint8Array {
   }
   return out;
 }
+
+/** Bytes of one GGUF Q4_1 block: f16 d, f16 m, then 16 bytes holding 32 nibbles (as Q4_0). */
+export const Q4_1_BLOCK_BYTES = 20;
+
+/**
+ * Imports GGUF Q4_1 blocks (w = d·q + m, 32 weights per block, nibbles ordered as Q4_0) as an
+ * `affine` g32 f16 {@link QuantizedMatrix}: scale d and bias m, bit-exact.
+ *
+ * @example
+ * ```ts
+ * const q = importQ4_1(ggufBlocks, rows, cols); // affine g32, bit-exact
+ * ```
+ */
+export function importQ4_1(blocks: Uint8Array, rows: number, cols: number): QuantizedMatrix {
+  if (!(rows > 0 && cols > 0 && cols % 32 === 0)) {
+    throw new InvalidInputError('BAD_SHAPE', `Q4_1 needs cols divisible by 32, got ${rows}×${cols}`);
+  }
+  const nBlocks = (rows * cols) / 32;
+  if (blocks.length !== nBlocks * Q4_1_BLOCK_BYTES) {
+    throw new InvalidInputError('SHAPE_MISMATCH', `Q4_1 data has ${blocks.length} bytes, shape ${rows}×${cols} needs ${nBlocks * Q4_1_BLOCK_BYTES}`);
+  }
+  const indices = new Uint8Array(rows * cols);
+  const scales = new Uint16Array(nBlocks), biases = new Uint16Array(nBlocks);
+  for (let b = 0; b < nBlocks; b++) {
+    const o = b * Q4_1_BLOCK_BYTES;
+    scales[b] = blocks[o] | (blocks[o + 1] << 8);
+    biases[b] = blocks[o + 2] | (blocks[o + 3] << 8);
+    for (let j = 0; j < 16; j++) {
+      const byte = blocks[o + 4 + j];
+      indices[b * 32 + j] = byte & 15;
+      indices[b * 32 + j + 16] = byte >>> 4;
+    }
+  }
+  return { rows, cols, quantizer: 'affine', groupSize: 32, paramType: 'f16', indices, scales, biases };
+}
+
+/**
+ * Exports an `affine` g32 f16 matrix to GGUF Q4_1 blocks (the inverse of {@link importQ4_1}).
+ *
+ * @example
+ * ```ts
+ * const blocks = exportQ4_1(quantize(w, rows, cols, { groupSize: 32 }));
+ * ```
+ */
+export function exportQ4_1(q: QuantizedMatrix): Uint8Array {
+  if (q.quantizer !== 'affine' || !q.biases || q.groupSize !== 32 || q.paramType !== 'f16' || q.cols % 32 !== 0) {
+    throw new InvalidInputError('NOT_EXPORTABLE', 'only affine g32 f16 matrices with cols divisible by 32 export to Q4_1');
+  }
+  const nBlocks = (q.rows * q.cols) / 32;
+  const out = new Uint8Array(nBlocks * Q4_1_BLOCK_BYTES);
+  for (let b = 0; b < nBlocks; b++) {
+    const o = b * Q4_1_BLOCK_BYTES;
+    out[o] = q.scales[b] & 0xff; out[o + 1] = q.scales[b] >>> 8;
+    out[o + 2] = q.biases[b] & 0xff; out[o + 3] = q.biases[b] >>> 8;
+    for (let j = 0; j < 16; j++) out[o + 4 + j] = q.indices[b * 32 + j] | (q.indices[b * 32 + j + 16] << 4);
+  }
+  return out;
+}

@@ -28,7 +28,7 @@ async function blobRoundTrip(): Promise<BlobResult> {
   const source = { ...base, read: (o: number, n: number) => { slices.push(n); return base.read(o, n); } };
   const reader = await openModel(source);
   const c = await compressEntry(source, reader.matrices[0], { groupSize: 32 }, undefined, 16 * cols * 2);
-  const whole = loadModelMatrices(bytes)[0];
+  const whole = (await loadModelMatrices(bytes))[0];
   const ref = compressMatrix(whole, { groupSize: 32 });
   const same = (a: ArrayLike<number>, b: ArrayLike<number>) => a.length === b.length && Array.prototype.every.call(a, (v: number, i: number) => v === b[i]);
   const container = writeContainer([{ name: c.name, quantized: c.quantized, encoded: c.encoded }]);

@@ -5,7 +5,7 @@ import { crc32 } from '../../src/container/crc.js';
 import { DeviceError, InvalidInputError, StreamError } from '../../src/errors.js';
 import { decodeOnGpu, fusedMatVec, readStreamStatus } from '../../src/gpu/matvec.js';
 import { uploadMatrix } from '../../src/gpu/upload.js';
-import { loadModelMatrices } from '../../src/io/formats.js';
+import { llama2cMatrices } from '../../src/io/llama2c.js';
 import { requestNodeDevice } from '../../src/node/device.js';
 import { bundledModel } from '../../src/paths.js';
 import { compressMatrix } from '../../src/pipeline.js';
@@ -93,7 +93,7 @@ describe('corrupt streams terminate and are reported', () => {
 describe('stories260K matrices through every mode', () => {
   it('all 36 matrices: GPU indices bit-exact and y within tolerance (M = 2)', async () => {
     const { device } = gpu.get();
-    const matrices = loadModelMatrices(new Uint8Array(readFileSync(bundledModel().model)));
+    const matrices = llama2cMatrices(new Uint8Array(readFileSync(bundledModel().model)));
     for (const mat of matrices) {
       const c = compressMatrix(mat, { groupSize: 32 });
       const m = uploadMatrix(device, { params: c.quantized, encoded: c.encoded }, { q4: true });
