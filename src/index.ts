@@ -16,11 +16,10 @@ export { referenceMatVec } from './reference.js';
 export type { WeightMatrix, MatrixEntry, ModelLayout, SkippedTensor } from './io/model.js';
 export { openModel, loadModel, loadModelMatrices, MODEL_FORMATS, type ModelFormat, type ModelReader } from './io/formats.js';
 export { bytesSource, blobSource, type ByteSource } from './io/source.js';
-export { uploadMatrix, packGroupParams, type GpuMatrix, type MatrixPart, type MatrixSource, type UploadOptions } from './gpu/upload.js';
+export { uploadMatrix, type GpuMatrix, type MatrixSource, type UploadOptions } from './gpu/upload.js';
 export { fusedMatVec, decodeOnGpu, readStreamStatus, recordDecodeOnly, uploadDense, denseMatVec, MAX_VECTORS, type MatVecMode, type MatVecOptions, type Activations, type GpuDenseMatrix } from './gpu/matvec.js';
-export { getKernel, bindGroup, kernelSource, reflectBindings, packUniform, KERNEL_FILES, type KernelName, type Kernel, type ReflectedBinding, type KernelVariant, type ActivationType, type ReductionVariant } from './gpu/kernels.js';
 export { verifyTensorOnGpu, type GpuCheck } from './gpu/verify.js';
 export { referenceAbsProducts, maxRelativeError, F32_PRODUCT_TOLERANCE, F16_PRODUCT_TOLERANCE } from './reference.js';
 export { chooseMode, setCalibration, getCalibration, checkCalibration, type Calibration, type CalibrationEntry } from './gpu/auto.js';
 export { deviceDescriptor, OPTIONAL_FEATURES } from './gpu/device.js';
-export { CODER, KERNEL, wgslPrelude } from './constants.js';
+// Kernel plumbing (getKernel, bindGroup, kernelSource, WGSL constants, matrix internals): 'rans-gemv/kernels'.

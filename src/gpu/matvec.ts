@@ -7,7 +7,7 @@ import { DeviceError, InvalidInputError, StreamError } from '../errors.js';
 import { chooseMode, getCalibration, type Calibration } from './auto.js';
 import { toF16Array } from '../quantize/half.js';
 import { bindGroup, getKernel, packUniform, reductionVariant, type ActivationType, type ReductionVariant } from './kernels.js';
-import { alignedSize, Q4_BUFFER_ALIGN, type GpuMatrix, type MatrixPart } from './upload.js';
+import { alignedSize, internals, Q4_BUFFER_ALIGN, type GpuMatrix, type GpuMatrixInternals, type MatrixPart } from './upload.js';
 import { ownedScratch, ownedUniform, releaseOwned } from './owned.js';
 import { COPY_DST, COPY_SRC, MAP_READ, STORAGE } from './usage.js';
 
@@ -63,13 +63,13 @@ function dispatchSize(workgroups: number): [number, number] {
  * Invocations per workgroup of the stream kernels: one per pair of blocks of each segment in the
  * widest tile (rans_lanes.wgsl), rounded up for the hardware.
  */
-function workgroupSize(m: GpuMatrix): number {
+function workgroupSize(m: GpuMatrixInternals): number {
   const blocks = m.geometry.rowsPerTile / m.geometry.rowsPerLane;
   const invocations = Math.ceil(blocks / KERNEL.LANES_PER_INVOCATION) * m.geometry.segmentsPerRow;
   return invocations >= 32 ? Math.ceil(invocations / 32) * 32 : Math.ceil(invocations / 4) * 4;
 }
 
-function streamUniform(m: GpuMatrix, kernel: ReturnType<typeof getKernel>, part: MatrixPart): Uint32Array {
+function streamUniform(m: GpuMatrixInternals, kernel: ReturnType<typeof getKernel>, part: MatrixPart): Uint32Array {
   const g = m.geometry;
   return packUniform(kernel, 'shape', {
     rows: m.rows, cols: m.cols, segment_length: g.segmentLength, rows_per_lane: g.rowsPerLane,
@@ -80,16 +80,16 @@ function streamUniform(m: GpuMatrix, kernel: ReturnType<typeof getKernel>, part:
   });
 }
 
-function streamBuffers(m: GpuMatrix, part: MatrixPart) {
+function streamBuffers(m: GpuMatrixInternals, part: MatrixPart) {
   return { streams: part.streams, lane_meta: m.laneMeta, status: m.status };
 }
 
-function streamConstants(m: GpuMatrix) {
+function streamConstants(m: GpuMatrixInternals) {
   return { PRECISION: m.geometry.precision, WG_SIZE: workgroupSize(m) };
 }
 
 /** Records the GPU decode of every part into its `decoded` nibbles (allocated on first use). */
-function recordDecode(device: GPUDevice, m: GpuMatrix, pass: GPUComputePassEncoder): void {
+function recordDecode(device: GPUDevice, m: GpuMatrixInternals, pass: GPUComputePassEncoder): void {
   const kernel = getKernel(device, 'decode', streamConstants(m));
   pass.setPipeline(kernel.pipeline);
   for (const part of m.parts) {
@@ -100,7 +100,7 @@ function recordDecode(device: GPUDevice, m: GpuMatrix, pass: GPUComputePassEncod
   }
 }
 
-function recordFused(device: GPUDevice, m: GpuMatrix, x: GPUBuffer, vectors: number, y: GPUBuffer, pass: GPUComputePassEncoder, activations: ActivationType): void {
+function recordFused(device: GPUDevice, m: GpuMatrixInternals, x: GPUBuffer, vectors: number, y: GPUBuffer, pass: GPUComputePassEncoder, activations: ActivationType): void {
   const xsum = getKernel(device, 'xsum', {}, { activations });
   const sumShape = ownedUniform(device, m, `xsum shape ${vectors}`, () => packUniform(xsum, 'shape', { cols: m.cols, group_size: m.groupSize, groups_per_row: m.groupsPerRow, vectors }));
   pass.setPipeline(xsum.pipeline);
@@ -138,7 +138,7 @@ export function q4Words(groupSize: number, vectors: number): number {
   return 1;
 }
 
-function recordQ4(device: GPUDevice, m: GpuMatrix, source: 'q4' | 'decoded', x: GPUBuffer, vectors: number, y: GPUBuffer, pass: GPUComputePassEncoder, activations: ActivationType): void {
+function recordQ4(device: GPUDevice, m: GpuMatrixInternals, source: 'q4' | 'decoded', x: GPUBuffer, vectors: number, y: GPUBuffer, pass: GPUComputePassEncoder, activations: ActivationType): void {
   const words = q4Words(m.groupSize, vectors);
   const split = rowSplit(device, m.cols, 8 * words);
   const kernel = getKernel(device, 'q4', { VECTORS: vectors, WORDS: words, ...split.constants }, { reduction: split.reduction, activations });
@@ -315,7 +315,7 @@ async function mapForReading(read: GPUBuffer): Promise<void> {
   }
 }
 
-function checkMatrix(device: GPUDevice, m: GpuMatrix): void {
+function checkMatrix(device: GPUDevice, m: GpuMatrixInternals): void {
   if (m.destroyed) throw new InvalidInputError('MATRIX_DESTROYED', 'the matrix was destroyed');
   if (m.device !== device) throw new DeviceError('WRONG_DEVICE', 'the matrix was uploaded to another device');
   if (m.lost) throw new DeviceError('DEVICE_LOST', 'the device holding the matrix was lost or destroyed');
@@ -338,7 +338,8 @@ export function fusedMatVec(device: GPUDevice, m: GpuMatrix, x: Activations, opt
 export function fusedMatVec(device: GPUDevice, m: GpuMatrix, x: Uint16Array, options?: MatVecOptions): Promise<Uint16Array>;
 export function fusedMatVec(device: GPUDevice, m: GpuMatrix, x: Activations, options: F16Options): Promise<Uint16Array>;
 export function fusedMatVec(device: GPUDevice, m: GpuMatrix, x: Float32Array | GPUBuffer, options?: MatVecOptions): Promise<Float32Array>;
-export function fusedMatVec(device: GPUDevice, m: GpuMatrix, x: Activations, options: MatVecOptions = {}): Promise<Float32Array | Uint16Array> | void {
+export function fusedMatVec(device: GPUDevice, matrix: GpuMatrix, x: Activations, options: MatVecOptions = {}): Promise<Float32Array | Uint16Array> | void {
+  const m = internals(matrix);
   checkMatrix(device, m);
   const requested = options.mode ?? 'fused';
   if (!['fused', 'decode-then-q4', 'q4', 'auto'].includes(requested)) throw new InvalidInputError('BAD_MODE', `unknown mode '${requested}'`);
@@ -373,7 +374,8 @@ export function fusedMatVec(device: GPUDevice, m: GpuMatrix, x: Activations, opt
  * device.queue.submit([encoder.finish()]);
  * ```
  */
-export function recordDecodeOnly(device: GPUDevice, m: GpuMatrix, encoder: GPUCommandEncoder): void {
+export function recordDecodeOnly(device: GPUDevice, matrix: GpuMatrix, encoder: GPUCommandEncoder): void {
+  const m = internals(matrix);
   checkMatrix(device, m);
   const pass = encoder.beginComputePass({ label: 'rans-gemv decode' });
   recordDecode(device, m, pass);
@@ -388,7 +390,8 @@ export function recordDecodeOnly(device: GPUDevice, m: GpuMatrix, encoder: GPUCo
  * const { failedLanes } = await readStreamStatus(device, m); // 0 for intact streams
  * ```
  */
-export async function readStreamStatus(device: GPUDevice, m: GpuMatrix): Promise<{ failedLanes: number; firstFailedLane: number | null }> {
+export async function readStreamStatus(device: GPUDevice, matrix: GpuMatrix): Promise<{ failedLanes: number; firstFailedLane: number | null }> {
+  const m = internals(matrix);
   const read = device.createBuffer({ size: 8, usage: MAP_READ | COPY_DST });
   const enc = device.createCommandEncoder();
   enc.copyBufferToBuffer(m.status, 0, read, 0, 8);
@@ -409,7 +412,8 @@ export async function readStreamStatus(device: GPUDevice, m: GpuMatrix): Promise
  * const nibbles = await decodeOnGpu(device, m); // equals packNibbles(q.indices, rows, cols)
  * ```
  */
-export async function decodeOnGpu(device: GPUDevice, m: GpuMatrix): Promise<Uint32Array> {
+export async function decodeOnGpu(device: GPUDevice, matrix: GpuMatrix): Promise<Uint32Array> {
+  const m = internals(matrix);
   checkMatrix(device, m);
   device.queue.writeBuffer(m.status, 0, Uint32Array.of(0, 0xffffffff));
   const enc = device.createCommandEncoder({ label: 'rans-gemv decode' });

@@ -47,6 +47,27 @@ export interface GpuMatrix {
   readonly rows: number;
   readonly cols: number;
   readonly groupSize: number;
+  /** Whether plain q4 nibbles were uploaded from the host (needed by `mode: 'q4'`). */
+  readonly hostQ4: boolean;
+  /**
+   * Bytes the kernels read per product, weights side: `streams` (stream units, cumulative
+   * pair frequencies, lane states and lengths), `params` (packed scales and biases), `q4` (nibbles). The fused
+   * kernel reads streams + params, plain q4 reads q4 + params.
+   */
+  readonly bytes: { readonly streams: number; readonly params: number; readonly q4: number };
+  /** True once the device is lost or destroyed. */
+  readonly lost: boolean;
+  /** True after `destroy()`; a destroyed matrix is refused with `MATRIX_DESTROYED`. */
+  readonly destroyed: boolean;
+  /** Frees every GPU buffer of the matrix (and the uniforms made for it). */
+  destroy(): void;
+}
+
+/**
+ * What the kernels need of an uploaded matrix: the buffers and layout behind the opaque
+ * {@link GpuMatrix} (library-internal; not exported from the package).
+ */
+export interface GpuMatrixInternals extends GpuMatrix {
   readonly groupsPerRow: number;
   readonly bf16Params: boolean;
   readonly geometry: StreamGeometry;
@@ -60,21 +81,15 @@ export interface GpuMatrix {
   readonly status: GPUBuffer;
   /** Scratch for the activations' group sums (8 vectors). */
   readonly groupSums: GPUBuffer;
-  /** True once every part's `decoded` nibbles have been recorded (decode-then-q4 decodes once). */
+  /** True once every part's `decoded` nibbles were submitted (decode-then-q4 decodes once). */
   decodedReady: boolean;
-  /** Whether plain q4 nibbles were uploaded from the host (needed by `mode: 'q4'`). */
-  readonly hostQ4: boolean;
-  /**
-   * Bytes the kernels read per product, weights side: `streams` (stream units, cumulative
-   * pair frequencies, lane states and lengths), `params` (packed scales and biases), `q4` (nibbles). The fused
-   * kernel reads streams + params, plain q4 reads q4 + params.
-   */
-  readonly bytes: { streams: number; params: number; q4: number };
-  /** Set when the device is lost or destroyed. */
   lost: boolean;
-  /** Set by `destroy()`; a destroyed matrix is refused with `MATRIX_DESTROYED`. */
   destroyed: boolean;
-  destroy(): void;
+}
+
+/** The internals of a matrix this library uploaded. */
+export function internals(m: GpuMatrix): GpuMatrixInternals {
+  return m as GpuMatrixInternals;
 }
 
 
@@ -201,7 +216,7 @@ export function uploadMatrix(device: GPUDevice, source: MatrixSource, options: U
   if (meta.byteLength > limit) throw new InvalidInputError('LIMIT_EXCEEDED', `lane metadata needs ${meta.byteLength} bytes, over the binding limit of ${limit}`);
   const status = buffer(device, Uint32Array.of(0, 0xffffffff), `${label} status`, COPY_SRC);
   const streamBytes = e.data.byteLength + e.laneStates.byteLength + e.laneLengths.byteLength + table.byteLength;
-  const m: GpuMatrix = {
+  const m: GpuMatrixInternals = {
     device, rows: p.rows, cols: p.cols, groupSize: p.groupSize, groupsPerRow: gpr, bf16Params: p.paramType === 'bf16',
     geometry: g, parts,
     params: buffer(device, packedParams, `${label} params`),
