@@ -151,7 +151,8 @@ export function getKernel(device: GPUDevice, kernel: KernelName, constants: Reco
 
 /**
  * A bind group for `kernel` from buffers named as in the WGSL. Throws when a binding has no
- * buffer or a buffer matches no binding (host and shader disagree).
+ * buffer or a buffer matches no binding (host and shader disagree). Cached: the same kernel and
+ * buffers give the same bind group (the 256 most recently used per kernel are kept).
  *
  * @example
  * ```ts
@@ -163,6 +164,34 @@ export function bindGroup(device: GPUDevice, kernel: Kernel, buffers: Record<str
   for (const n of Object.keys(buffers)) {
     if (!names.has(n)) throw new InvalidInputError('BINDING_MISMATCH', `kernel ${kernel.name} has no binding named '${n}'`);
   }
+  // A runtime records the same matrix, x and output every token: reuse their bind group.
+  const key = kernel.bindings.map((b) => {
+    const buf = buffers[b.name];
+    if (!buf) return '-';
+    return 'buffer' in buf ? `${bufferId(buf.buffer)}@${buf.offset ?? 0}+${buf.size ?? ''}` : `${bufferId(buf)}`;
+  }).join(',');
+  let perKernel = bindGroups.get(kernel);
+  if (!perKernel) bindGroups.set(kernel, (perKernel = new Map()));
+  const hit = perKernel.get(key);
+  if (hit) { perKernel.delete(key); perKernel.set(key, hit); return hit; } // most recently used last
+  const group = createBindGroup(device, kernel, buffers);
+  perKernel.set(key, group);
+  if (perKernel.size > BIND_GROUP_CACHE) perKernel.delete(perKernel.keys().next().value!); // least recently used
+  return group;
+}
+
+/** Bind groups kept per kernel (least recently used dropped first). */
+const BIND_GROUP_CACHE = 256;
+const bindGroups = new WeakMap<Kernel, Map<string, GPUBindGroup>>();
+const bufferIds = new WeakMap<GPUBuffer, number>();
+let nextBufferId = 0;
+function bufferId(b: GPUBuffer): number {
+  let id = bufferIds.get(b);
+  if (id === undefined) bufferIds.set(b, (id = nextBufferId++));
+  return id;
+}
+
+function createBindGroup(device: GPUDevice, kernel: Kernel, buffers: Record<string, GPUBuffer | GPUBufferBinding>): GPUBindGroup {
   return device.createBindGroup({
     label: `rans-gemv ${kernel.name}`,
     layout: kernel.layout,

@@ -102,6 +102,34 @@ describe('kernels on real WebGPU vs the CPU reference', () => {
     expect(parts).toBeGreaterThanOrEqual(3);
   });
 
+  it('recording the same product again creates no buffer and no bind group (a runtime\'s per-token path)', () => {
+    const { device } = gpu.get();
+    const c = compress(40, 256);
+    const m = uploadMatrix(device, { params: c.quantized, encoded: c.encoded });
+    const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC;
+    const xBuf = device.createBuffer({ size: 256 * 4, usage }), yBuf = device.createBuffer({ size: 40 * 4, usage });
+    const counts = { buffers: 0, groups: 0 };
+    // Count through own properties shadowing the device's methods (the device object stays the same).
+    const { createBuffer, createBindGroup } = device;
+    const spy = device as unknown as Record<string, unknown>;
+    spy.createBuffer = (d: GPUBufferDescriptor) => { counts.buffers++; return createBuffer.call(device, d); };
+    spy.createBindGroup = (d: GPUBindGroupDescriptor) => { counts.groups++; return createBindGroup.call(device, d); };
+    try {
+      for (const mode of ['fused', 'decode-then-q4'] as const) {
+        fusedMatVec(device, m, xBuf, { encoder: device.createCommandEncoder(), output: yBuf, mode }); // first: makes what it needs
+        const after = { ...counts };
+        expect(after.groups, mode).toBeGreaterThan(0); // the spy sees the library's calls
+        for (let i = 0; i < 5; i++) fusedMatVec(device, m, xBuf, { encoder: device.createCommandEncoder(), output: yBuf, mode });
+        expect(counts, mode).toEqual(after);
+      }
+    } finally {
+      delete spy.createBuffer;
+      delete spy.createBindGroup;
+    }
+    for (const b of [xBuf, yBuf]) b.destroy();
+    m.destroy();
+  });
+
   it('records into the caller\'s encoder and writes a caller-owned output', async () => {
     const { device } = gpu.get();
     const c = compress(40, 256);
