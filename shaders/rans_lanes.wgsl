@@ -22,6 +22,9 @@ struct StreamShape {
   states_offset: u32,
   lengths_offset: u32,
   tiles_offset: u32,
+  // Where the tile checks start in `lane_meta` (decode.wgsl); has_checks 0 when the streams have none.
+  checks_offset: u32,
+  has_checks: u32,
 }
 
 @group(0) @binding(0) var<uniform> shape: StreamShape;
@@ -32,10 +35,12 @@ struct StreamShape {
 //                      low half of u32 i (the decode table is built from them);
 //  states_offset + l   initial state of lane l;
 //  lengths_offset + i  lengths (in units) of lanes 2i (low half) and 2i+1 (high half);
-//  tiles_offset + 2t   tile t's first unit in `streams`, then its striped depth (host-derived).
+//  tiles_offset + 2t   tile t's first unit in `streams`, then its striped depth (host-derived);
+//  checks_offset + t   tile t's integrity check (sum of its lanes' hashes; decode.wgsl), if any.
 @group(0) @binding(2) var<storage, read> lane_meta: array<u32>;
-// [lanes that failed the end-of-stream check, lowest failed lane]; the host resets it.
-@group(0) @binding(3) var<storage, read_write> status: array<atomic<u32>, 2>;
+// [lanes that failed the end-of-stream check, lowest failed lane, tiles that failed the index
+// check (decode.wgsl), lowest failed tile]; the host resets it.
+@group(0) @binding(3) var<storage, read_write> status: array<atomic<u32>, 4>;
 
 override PRECISION: u32 = 11u;
 override TABLE_SIZE: u32 = 1u << PRECISION;

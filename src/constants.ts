@@ -23,6 +23,9 @@ export const CODER = {
   TABLE_OFFSET_MASK: 0xfff,
   TABLE_FIRST_INDEX_MASK: 0xf0000,
   TABLE_SECOND_INDEX_MASK: 0xf000,
+  /** Multipliers of the per-lane integrity hash the decode kernel checks (`laneHash` in src/rans/codec.ts). */
+  LANE_HASH_B: 0x9e3779b1,
+  LANE_HASH_LANE: 0x85ebca6b,
 } as const;
 
 /** Geometry of the stream kernels (fused, decode) and of the row kernels (q4, dense). */

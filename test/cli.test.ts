@@ -4,6 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { containerHeaderJson } from './helpers.js';
+import { writeContainer } from '../src/container/container.js';
+import { encodeIndices } from '../src/rans/codec.js';
 import { bundledModel, packageRoot } from '../src/paths.js';
 import { F16_PRODUCT_TOLERANCE, F32_PRODUCT_TOLERANCE } from '../src/reference.js';
 
@@ -67,6 +69,30 @@ describe('rans-gemv CLI', () => {
     }
     expect(out.gpu.checks.filter((c: { activations?: string }) => c.activations === 'f16').length).toBe(36 * 6);
     expect(out.gpu.checks.filter((c: { mode: string }) => c.mode === 'decode').length).toBe(36);
+  }, 120_000);
+
+  it('verify --gpu runs the GPU decode on tensors the CPU rejected and says whether it rejects them too', () => {
+    // Two tiles of mirror patterns swapped: every lane ends in a valid state on the wrong indices.
+    const rows = 128, cols = 64;
+    const indices = Uint8Array.from({ length: rows * cols }, (_, i) => ((i % cols) + (Math.floor(i / cols) < 64 ? 0 : 1)) % 2);
+    const enc = encodeIndices(indices, rows, cols, 32, { symbolsPerLane: 64 });
+    const half = enc.data.length / 2, lanes = enc.geometry.lanes / 2;
+    const swapped = {
+      ...enc,
+      data: Uint32Array.from([...enc.data.subarray(half), ...enc.data.subarray(0, half)]),
+      laneStates: Uint32Array.from([...enc.laneStates.subarray(lanes), ...enc.laneStates.subarray(0, lanes)]),
+    };
+    const quantized = { rows, cols, quantizer: 'affine' as const, groupSize: 32, paramType: 'f16' as const, indices, scales: new Uint16Array(rows * 2).fill(0x3c00), biases: new Uint16Array(rows * 2) };
+    const file = join(dir, 'swapped.rgmv');
+    writeFileSync(file, writeContainer([{ name: 'intact', quantized, encoded: enc }, { name: 'swapped', quantized, encoded: swapped }]));
+    const r = run('verify', file, '--gpu', '--json');
+    expect(r.status).toBe(1);
+    const report = JSON.parse(r.stdout);
+    expect(report.tensors.map((t: { name: string; ok: boolean; code?: string }) => [t.name, t.ok, t.code ?? null])).toEqual([['intact', true, null], ['swapped', false, 'INDEX_CHECKSUM_MISMATCH']]);
+    const swappedChecks = report.gpu.checks.filter((c: { tensor: string }) => c.tensor === 'swapped');
+    expect(swappedChecks).toHaveLength(1);
+    expect(swappedChecks[0]).toMatchObject({ mode: 'decode', ok: true });
+    expect(swappedChecks[0].error).toContain('integrity check');
   }, 120_000);
 
   it('generate: greedy text from the bundled model, on the CPU and from an encoded container on the GPU', () => {

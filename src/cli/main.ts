@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { decodeTensor, openContainer, verifyTensor } from '../container/container.js';
+import { decodeTensor, openContainer, verifyTensor, type ContainerTensor } from '../container/container.js';
 import { RansGemvError } from '../errors.js';
 import type { EncodeFileResult } from '../node/encode.js';
 import { totalStats, type CompressOptions } from '../pipeline.js';
@@ -125,13 +125,15 @@ program.command('verify')
       const total = tensors.reduce((n, t) => n + t.header.rows * t.header.cols, 0);
       progress = startProgress({ label: 'verify', total, unit: 'weights', quiet: o.quiet || o.json });
       let gpuCheck: ((name: string, q: QuantizedMatrix, encoded: EncodedMatrix) => Promise<GpuCheck[]>) | null = null;
+      let gpuRejectCheck: ((t: ContainerTensor) => Promise<GpuCheck>) | null = null;
       if (o.gpu) {
         const { requestNodeDevice } = await import('../node/device.js');
-        const { verifyTensorOnGpu } = await import('../gpu/verify.js');
+        const { verifyTensorOnGpu, gpuRejects } = await import('../gpu/verify.js');
         const nd = await requestNodeDevice();
         if (!o.json) console.log(`GPU: ${nd.description}${nd.software ? ' — software (SwiftShader), no GPU adapter found' : ''}`);
         gpu = { device: nd.description, software: nd.software, checks: [] };
         gpuCheck = (name, q, encoded) => verifyTensorOnGpu(nd.device, name, q, encoded);
+        gpuRejectCheck = (t) => gpuRejects(nd.device, t.header.name, t.params, t.encoded);
         release = () => nd.device.destroy();
       }
       await container.readRaw();
@@ -139,8 +141,9 @@ program.command('verify')
       for (let i = 0; i < tensors.length; i++) {
         const h = tensors[i].header;
         const entry = { name: h.name, rows: h.rows, cols: h.cols, ok: true };
+        let t: ContainerTensor | null = null;
         try {
-          const t = await container.readTensor(i);
+          t = await container.readTensor(i);
           // The GPU checks need the indices in memory; CPU-only verification streams them.
           if (gpuCheck) {
             const q = decodeTensor(t);
@@ -157,6 +160,12 @@ program.command('verify')
         } catch (e) {
           if (!(e instanceof RansGemvError)) throw e;
           report.push({ ...entry, ok: false, error: e.message, code: e.code });
+          // The CPU rejected the streams: the GPU decode must reject them too.
+          if (t && gpuRejectCheck) {
+            const c = await gpuRejectCheck(t);
+            gpu!.checks.push(c);
+            if (!o.json) console.log(`  ${h.name}: CPU rejected it; GPU decode ${c.ok ? 'rejected it too' : 'ACCEPTED it'}`);
+          }
         }
         done += h.rows * h.cols;
         progress.update(done, h.name);

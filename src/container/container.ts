@@ -33,7 +33,7 @@ const V1_PREAMBLE_BYTES = 20;
 export const MAX_MATERIALIZED_INDICES = 2 ** 32 - 1;
 
 /** Section names, in the order the writer lays them out. */
-export const SECTION_NAMES = ['scales', 'biases', 'freqs', 'laneStates', 'laneLengths', 'streams'] as const;
+export const SECTION_NAMES = ['scales', 'biases', 'freqs', 'laneStates', 'laneLengths', 'streams', 'tileChecks'] as const;
 export type SectionName = (typeof SECTION_NAMES)[number];
 
 /** Where a section's bytes lie (absolute file offset) and their CRC-32. */
@@ -175,7 +175,7 @@ export class ContainerWriter {
     };
     const views: [SectionName, ArrayBufferView | null][] = [
       ['scales', q.scales], ['biases', q.biases], ['freqs', e.freqs],
-      ['laneStates', e.laneStates], ['laneLengths', e.laneLengths], ['streams', e.data],
+      ['laneStates', e.laneStates], ['laneLengths', e.laneLengths], ['streams', e.data], ['tileChecks', e.tileChecks ?? null],
     ];
     for (const [section, view] of views) if (view) h.sections[section] = this.section(view);
     this.headers.push(h);
@@ -411,13 +411,15 @@ export function containerIndex(headerBytes: Uint8Array, frame: ContainerFrame, s
       laneStates: geometry.lanes * 4,
       laneLengths: geometry.lanes * 2,
       streams: null, // any multiple of 4; checked against the lane lengths when read
+      tileChecks: geometry.tiles * 4,
     };
     for (const s of SECTION_NAMES) {
       const ref = h.sections[s];
       const want = expected[s];
-      const required = s !== 'biases' || h.quantizer !== 'symmetric';
+      const allowed = s !== 'biases' || h.quantizer !== 'symmetric';
+      const required = allowed && s !== 'tileChecks'; // tile checks are optional (older files lack them)
       if (!ref) { if (required) fail('BAD_HEADER', `section '${s}' is missing`, name); continue; }
-      if (!required) fail('BAD_HEADER', `a symmetric tensor has no '${s}' section`, name);
+      if (!allowed) fail('BAD_HEADER', `a symmetric tensor has no '${s}' section`, name);
       if (want !== null && ref.length !== want) fail('BAD_SIZE', `section '${s}' is ${ref.length} bytes, the shape needs ${want}`, name);
       if (s === 'streams' && ref.length % 4 !== 0) fail('BAD_SIZE', `section '${s}' length ${ref.length} is not a multiple of 4`, name);
       claim(ref, s, name);
@@ -471,6 +473,8 @@ function tensorFromSections(h: TensorHeader, geometry: StreamGeometry, section: 
     laneLengths: u16(get('laneLengths')!),
     data: u32(get('streams')!),
   };
+  const checks = get('tileChecks');
+  if (checks) encoded.tileChecks = u32(checks);
   let freqSum = 0;
   for (const f of encoded.freqs) freqSum += f;
   if (freqSum !== 2 ** MARGINAL_PRECISION) fail('BAD_FREQUENCIES', `index frequencies sum to ${freqSum}, not 2^${MARGINAL_PRECISION}`, h.name);

@@ -77,6 +77,7 @@ function streamUniform(m: GpuMatrixInternals, kernel: ReturnType<typeof getKerne
     groups_per_row: m.groupsPerRow, lanes_per_full_tile: g.rowsPerTile / g.rowsPerLane * g.segmentsPerRow,
     tile_offset: part.firstTile, bf16_params: m.bf16Params ? 1 : 0,
     states_offset: m.metaOffsets.states, lengths_offset: m.metaOffsets.lengths, tiles_offset: m.metaOffsets.tiles,
+    checks_offset: m.metaOffsets.checks, has_checks: m.hasTileChecks ? 1 : 0,
   });
 }
 
@@ -382,24 +383,28 @@ export function recordDecodeOnly(device: GPUDevice, matrix: GpuMatrix, encoder: 
   pass.end();
 }
 
+/** The status words the decoding kernels leave (reset before a checked decode). */
+const STATUS_RESET = Uint32Array.of(0, 0xffffffff, 0, 0xffffffff);
+
 /**
- * The status the decoding kernels left: lanes that failed their end-of-stream check.
+ * The status the decoding kernels left: lanes that failed their end-of-stream check, and tiles
+ * whose decoded indices failed their integrity check (decode kernel, streams with tile checks).
  *
  * @example
  * ```ts
- * const { failedLanes } = await readStreamStatus(device, m); // 0 for intact streams
+ * const { failedLanes, failedTiles } = await readStreamStatus(device, m); // 0 and 0 for intact streams
  * ```
  */
-export async function readStreamStatus(device: GPUDevice, matrix: GpuMatrix): Promise<{ failedLanes: number; firstFailedLane: number | null }> {
+export async function readStreamStatus(device: GPUDevice, matrix: GpuMatrix): Promise<{ failedLanes: number; firstFailedLane: number | null; failedTiles: number; firstFailedTile: number | null }> {
   const m = internals(matrix);
-  const read = device.createBuffer({ size: 8, usage: MAP_READ | COPY_DST });
+  const read = device.createBuffer({ size: STATUS_RESET.byteLength, usage: MAP_READ | COPY_DST });
   const enc = device.createCommandEncoder();
-  enc.copyBufferToBuffer(m.status, 0, read, 0, 8);
+  enc.copyBufferToBuffer(m.status, 0, read, 0, STATUS_RESET.byteLength);
   device.queue.submit([enc.finish()]);
   await mapForReading(read);
-  const [failed, first] = new Uint32Array(read.getMappedRange().slice(0));
+  const [failed, first, failedTiles, firstTile] = new Uint32Array(read.getMappedRange().slice(0));
   read.destroy();
-  return { failedLanes: failed, firstFailedLane: failed ? first : null };
+  return { failedLanes: failed, firstFailedLane: failed ? first : null, failedTiles, firstFailedTile: failedTiles ? firstTile : null };
 }
 
 /**
@@ -415,7 +420,7 @@ export async function readStreamStatus(device: GPUDevice, matrix: GpuMatrix): Pr
 export async function decodeOnGpu(device: GPUDevice, matrix: GpuMatrix): Promise<Uint32Array> {
   const m = internals(matrix);
   checkMatrix(device, m);
-  device.queue.writeBuffer(m.status, 0, Uint32Array.of(0, 0xffffffff));
+  device.queue.writeBuffer(m.status, 0, STATUS_RESET);
   const enc = device.createCommandEncoder({ label: 'rans-gemv decode' });
   recordDecodeOnly(device, m, enc);
   const wordsPerRow = Math.ceil(m.cols / 8);
@@ -429,6 +434,7 @@ export async function decodeOnGpu(device: GPUDevice, matrix: GpuMatrix): Promise
   read.destroy();
   const status = await readStreamStatus(device, m);
   if (status.failedLanes) throw new StreamError('GPU_STREAM_CORRUPT', `${status.failedLanes} lanes failed the end-of-stream check on the GPU (first: lane ${status.firstFailedLane})`, status.firstFailedLane ?? undefined);
+  if (status.failedTiles) throw new StreamError('GPU_INDEX_CHECK_FAILED', `${status.failedTiles} tiles decoded indices that fail their integrity check on the GPU (first: tile ${status.firstFailedTile})`);
   return out;
 }
 

@@ -75,9 +75,11 @@ export interface GpuMatrixInternals extends GpuMatrix {
   readonly params: GPUBuffer;
   /** Cumulative frequencies, lane states, lane lengths and tile directory in one buffer (see rans_lanes.wgsl). */
   readonly laneMeta: GPUBuffer;
-  /** u32 offsets of the lane states, lane lengths and tile directory in `laneMeta`. */
-  readonly metaOffsets: { states: number; lengths: number; tiles: number };
-  /** [failed lanes, lowest failed lane], written by the decoding kernels. */
+  /** u32 offsets of the lane states, lane lengths, tile directory and tile checks in `laneMeta`. */
+  readonly metaOffsets: { states: number; lengths: number; tiles: number; checks: number };
+  /** Whether the streams came with tile checks (the decode kernel verifies the indices against them). */
+  readonly hasTileChecks: boolean;
+  /** [failed lanes, lowest failed lane, failed tile checks, lowest failed tile], written by the decoding kernels. */
   readonly status: GPUBuffer;
   /** Scratch for the activations' group sums (8 vectors). */
   readonly groupSums: GPUBuffer;
@@ -207,20 +209,25 @@ export function uploadMatrix(device: GPUDevice, source: MatrixSource, options: U
   // The kernels build their decode table from the pair alphabet's cumulative frequencies.
   // c_256 = 2^P ≤ 4096 fits u16: two per u32.
   const table = new Uint32Array(new Uint16Array([...cumulative(pairFrequencies(e.freqs, g.precision)), 0]).buffer);
-  const offsets = { states: table.length, lengths: table.length + g.lanes, tiles: table.length + g.lanes + Math.ceil(g.lanes / 2) };
-  const meta = new Uint32Array(offsets.tiles + tileDir.length);
+  const tilesAt = table.length + g.lanes + Math.ceil(g.lanes / 2);
+  const offsets = { states: table.length, lengths: table.length + g.lanes, tiles: tilesAt, checks: tilesAt + tileDir.length };
+  const meta = new Uint32Array(offsets.checks + (e.tileChecks ? g.tiles : 0));
   meta.set(table);
   meta.set(e.laneStates, offsets.states);
   new Uint16Array(meta.buffer, offsets.lengths * 4, g.lanes).set(e.laneLengths);
   meta.set(tileDir, offsets.tiles);
+  if (e.tileChecks) {
+    if (e.tileChecks.length !== g.tiles) throw new InvalidInputError('SHAPE_MISMATCH', `${e.tileChecks.length} tile checks for ${g.tiles} tiles`);
+    meta.set(e.tileChecks, offsets.checks);
+  }
   if (meta.byteLength > limit) throw new InvalidInputError('LIMIT_EXCEEDED', `lane metadata needs ${meta.byteLength} bytes, over the binding limit of ${limit}`);
-  const status = buffer(device, Uint32Array.of(0, 0xffffffff), `${label} status`, COPY_SRC);
+  const status = buffer(device, Uint32Array.of(0, 0xffffffff, 0, 0xffffffff), `${label} status`, COPY_SRC);
   const streamBytes = e.data.byteLength + e.laneStates.byteLength + e.laneLengths.byteLength + table.byteLength;
   const m: GpuMatrixInternals = {
     device, rows: p.rows, cols: p.cols, groupSize: p.groupSize, groupsPerRow: gpr, bf16Params: p.paramType === 'bf16',
     geometry: g, parts,
     params: buffer(device, packedParams, `${label} params`),
-    laneMeta: buffer(device, meta, `${label} lane metadata`), metaOffsets: offsets,
+    laneMeta: buffer(device, meta, `${label} lane metadata`), metaOffsets: offsets, hasTileChecks: e.tileChecks !== undefined,
     status,
     groupSums: device.createBuffer({ label: `${label} group sums`, size: 8 * gpr * 4, usage: STORAGE }),
     decodedReady: false, hostQ4: packed !== null,

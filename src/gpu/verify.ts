@@ -79,3 +79,27 @@ export async function verifyTensorOnGpu(device: GPUDevice, name: string, q: Quan
   }
   return out;
 }
+
+/**
+ * For a tensor the CPU rejected (its indices are unknown): does the GPU decode reject it too?
+ * `ok` when the decode kernel reports the stream corrupt (end-of-stream or tile check); a GPU
+ * decode that accepts it is a failed check — the GPU path would use wrong indices.
+ *
+ * @example
+ * ```ts
+ * const check = await gpuRejects(device, 'layers.0.wq', t.params, t.encoded);
+ * ```
+ */
+export async function gpuRejects(device: GPUDevice, name: string, params: Omit<QuantizedMatrix, 'indices'>, encoded: EncodedMatrix): Promise<GpuCheck> {
+  const base = { tensor: name, mode: 'decode' as const, vectors: 0, maxRelErr: 0 };
+  let m;
+  try {
+    m = uploadMatrix(device, { params, encoded });
+    await decodeOnGpu(device, m);
+    return { ...base, ok: false, error: 'the GPU decode accepted a stream the CPU rejected' };
+  } catch (e) {
+    return { ...base, ok: true, error: `rejected on the GPU too: ${(e as Error).message}` };
+  } finally {
+    m?.destroy();
+  }
+}

@@ -34,6 +34,35 @@ export interface EncodedMatrix {
   laneLengths: Uint16Array;
   /** Every tile's striped units followed by its lanes' tails (see ./layout.ts). */
   data: Uint32Array;
+  /**
+   * Per tile, the sum (mod 2^32) of its lanes' {@link laneHash}es: what the GPU decode kernel checks the
+   * indices it decoded against (a stream can end in a valid state yet decode wrong indices).
+   * Absent in containers written before the check existed.
+   */
+  tileChecks?: Uint32Array;
+}
+
+/**
+ * The integrity hash of one lane's indices, in decode order (rows of the block top to bottom,
+ * pairs left to right; an odd segment's pad excluded): v = first | second·16 per pair,
+ * a ← a + v + 1, b ← b + a (mod 2^32), hash = a ⊕ b·0x9E3779B1 ⊕ lane·0x85EBCA6B, with `lane` the
+ * lane's number within its tile. shaders/decode.wgsl computes the same while it decodes.
+ *
+ * @example
+ * ```ts
+ * const h = laneHash(indices, cols, laneRegion(g, tileShape(g, 0), 0), 0);
+ * ```
+ */
+export function laneHash(indices: Uint8Array, cols: number, region: { row0: number; row1: number; col0: number; col1: number }, tileLane: number): number {
+  let a = 0, b = 0;
+  for (let r = region.row0; r < region.row1; r++) {
+    for (let i = r * cols + region.col0, end = r * cols + region.col1; i < end; i += 2) {
+      const v = i + 1 < end ? indices[i] | (indices[i + 1] << 4) : indices[i];
+      a = (a + v + 1) >>> 0;
+      b = (b + a) >>> 0;
+    }
+  }
+  return (a ^ Math.imul(b, CODER.LANE_HASH_B) ^ Math.imul(tileLane, CODER.LANE_HASH_LANE)) >>> 0;
 }
 
 /** Callback for long jobs: `done` of `total` work units (tiles) finished. */
@@ -69,6 +98,7 @@ export function encodeIndices(
   for (let s = 0; s < PAIR_ALPHABET; s++) { xMax[s] = pairs[s] * 2 ** (32 - P); rcp[s] = pairs[s] ? 1 / pairs[s] : 0; }
 
   const laneStates = new Uint32Array(g.lanes);
+  const tileChecks = new Uint32Array(g.tiles);
   const laneLengths = new Uint16Array(g.lanes);
   const chunks: Uint32Array[] = [];
   // Each lane's words in emission (reverse) order, ≤ 1 word per pair, at `laneStride` apart.
@@ -97,6 +127,7 @@ export function encodeIndices(
         }
       }
       symCount[l] = k - l * laneStride;
+      tileChecks[t] = (tileChecks[t] + laneHash(indices, cols, { row0, row1, col0, col1 }, l)) >>> 0;
     }
     // Two lanes at a time when they code as many pairs (all but a tile's short edge lanes): the
     // two state chains are independent, so their latencies overlap.
@@ -163,7 +194,7 @@ export function encodeIndices(
   const data = new Uint32Array(total);
   let at = 0;
   for (const c of chunks) { data.set(c, at); at += c.length; }
-  return { geometry: g, freqs, laneStates, laneLengths, data };
+  return { geometry: g, freqs, laneStates, laneLengths, data, tileChecks };
 }
 
 /**
@@ -297,5 +328,5 @@ function decodeTiles(enc: EncodedMatrix, target: (tile: TileShape) => Uint8Array
  * ```
  */
 export function encodedBytes(enc: EncodedMatrix): number {
-  return enc.data.length * 4 + enc.laneStates.length * 4 + enc.laneLengths.length * 2 + enc.freqs.length * 2;
+  return enc.data.length * 4 + enc.laneStates.length * 4 + enc.laneLengths.length * 2 + enc.freqs.length * 2 + (enc.tileChecks?.length ?? 0) * 4;
 }

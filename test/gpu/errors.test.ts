@@ -10,6 +10,7 @@ import { requestNodeDevice } from '../../src/node/device.js';
 import { bundledModel } from '../../src/paths.js';
 import { compressMatrix } from '../../src/pipeline.js';
 import { packNibbles } from '../../src/quantize/import.js';
+import { decodeIndices, encodeIndices } from '../../src/rans/codec.js';
 import { firstMismatch, rng, weights } from '../helpers.js';
 import { F32_PRODUCT_TOLERANCE, maxRelativeError, referenceAbsProducts, referenceMatVec } from '../../src/reference.js';
 import { useDevice } from './setup.js';
@@ -176,5 +177,36 @@ describe('misuse gives a typed error or the right answer, never a silent wrong y
     const e = await Promise.resolve().then(() => fusedMatVec(second.device, m, x)).catch((err) => err);
     expect(e).toBeInstanceOf(DeviceError);
     expect(e.code).toBe('DEVICE_LOST');
+  });
+});
+
+describe('GPU index integrity (tile checks)', () => {
+  it('streams that end in valid states but decode the wrong indices are caught by the decode kernel', async () => {
+    const { device } = gpu.get();
+    // Tiles 0 and 1 hold mirror patterns (0,1,0,1… and 1,0,1,0…) of equally frequent values, so
+    // every lane codes to the same length: swapping the two tiles' streams leaves every lane a
+    // valid stream of the other tile's indices.
+    const rows = 128, cols = 64;
+    const indices = Uint8Array.from({ length: rows * cols }, (_, i) => ((i % cols) + (Math.floor(i / cols) < 64 ? 0 : 1)) % 2);
+    const enc = encodeIndices(indices, rows, cols, 32, { symbolsPerLane: 64 });
+    const g = enc.geometry;
+    expect(g.tiles).toBe(2);
+    expect(new Set(enc.laneLengths).size).toBe(1);
+    const half = enc.data.length / 2, lanes = g.lanes / 2;
+    const data = Uint32Array.from([...enc.data.subarray(half), ...enc.data.subarray(0, half)]);
+    const laneStates = Uint32Array.from([...enc.laneStates.subarray(lanes), ...enc.laneStates.subarray(0, lanes)]);
+    const swapped = { ...enc, data, laneStates };
+    expect(decodeIndices(swapped)).not.toEqual(indices); // the CPU decoder too ends cleanly: only indexCrc32 would notice
+    const params = { rows, cols, quantizer: 'affine' as const, groupSize: 32, paramType: 'f16' as const, scales: new Uint16Array(rows * 2).fill(0x3c00), biases: new Uint16Array(rows * 2) };
+    const intact = uploadMatrix(device, { params, encoded: enc });
+    expect(await decodeOnGpu(device, intact)).toEqual(packNibbles(indices, rows, cols));
+    const m = uploadMatrix(device, { params, encoded: swapped });
+    await expect(decodeOnGpu(device, m)).rejects.toThrowError(expect.objectContaining({ code: 'GPU_INDEX_CHECK_FAILED' }));
+    const status = await readStreamStatus(device, m);
+    expect(status).toMatchObject({ failedLanes: 0, failedTiles: 2, firstFailedTile: 0 });
+    // Without tile checks (older containers) the same streams pass: the check is what catches them.
+    const unchecked = uploadMatrix(device, { params, encoded: { ...swapped, tileChecks: undefined } });
+    expect(await decodeOnGpu(device, unchecked)).not.toEqual(packNibbles(indices, rows, cols));
+    for (const x of [intact, m, unchecked]) x.destroy();
   });
 });
