@@ -35,7 +35,7 @@ export interface EncodedMatrix {
   /** Every tile's striped units followed by its lanes' tails (see ./layout.ts). */
   data: Uint32Array;
   /**
-   * Per tile, the sum (mod 2^32) of its lanes' {@link laneHash}es: what the GPU decode kernel checks the
+   * Per tile, the sum (mod 2^32) of its lanes' index hashes (docs/FORMAT.md): what the GPU decode kernel checks the
    * indices it decoded against (a stream can end in a valid state yet decode wrong indices).
    * Absent in containers written before the check existed.
    */
@@ -43,25 +43,12 @@ export interface EncodedMatrix {
 }
 
 /**
- * The integrity hash of one lane's indices, in decode order (rows of the block top to bottom,
- * pairs left to right; an odd segment's pad excluded): v = first | second·16 per pair,
- * a ← a + v + 1, b ← b + a (mod 2^32), hash = a ⊕ b·0x9E3779B1 ⊕ lane·0x85EBCA6B, with `lane` the
- * lane's number within its tile. shaders/decode.wgsl computes the same while it decodes.
- *
- * @example
- * ```ts
- * const h = laneHash(indices, cols, laneRegion(g, tileShape(g, 0), 0), 0);
- * ```
+ * The integrity hash of one lane's indices (docs/FORMAT.md, "Tile checks"; shaders/decode.wgsl
+ * computes the same while it decodes) from its two running sums: a = Σ (v + 1) and
+ * b = Σ a_i over the pairs in decode order (v = first | second·16, a pad pair's v = first).
+ * The encoder visits pairs in reverse, where b = Σ (j + 1)·(v_j + 1) over emission index j.
  */
-export function laneHash(indices: Uint8Array, cols: number, region: { row0: number; row1: number; col0: number; col1: number }, tileLane: number): number {
-  let a = 0, b = 0;
-  for (let r = region.row0; r < region.row1; r++) {
-    for (let i = r * cols + region.col0, end = r * cols + region.col1; i < end; i += 2) {
-      const v = i + 1 < end ? indices[i] | (indices[i + 1] << 4) : indices[i];
-      a = (a + v + 1) >>> 0;
-      b = (b + a) >>> 0;
-    }
-  }
+function laneHash(a: number, b: number, tileLane: number): number {
   return (a ^ Math.imul(b, CODER.LANE_HASH_B) ^ Math.imul(tileLane, CODER.LANE_HASH_LANE)) >>> 0;
 }
 
@@ -118,16 +105,21 @@ export function encodeIndices(
     const lanes = tile.lanes;
     for (let l = 0; l < lanes; l++) {
       const { row0, row1, col0, col1 } = laneRegion(g, tile, l);
-      let k = l * laneStride;
+      const from = l * laneStride;
+      let k = from, hashA = 0, hashB = 0;
       for (let r = row1 - 1; r >= row0; r--) {
         const base = r * cols;
         // Pairs start at col0, col0 + 2, …; an odd segment's last pair is (last, pad).
         for (let c = col0 + ((col1 - col0 - 1) & ~1); c >= col0; c -= 2) {
-          syms[k++] = (indices[base + c] << 4) | (c + 1 < col1 ? indices[base + c + 1] : pad);
+          const first = indices[base + c], whole = c + 1 < col1, second = whole ? indices[base + c + 1] : pad;
+          const v1 = (whole ? first | (second << 4) : first) + 1; // the hash skips the pad
+          hashA = (hashA + v1) >>> 0;
+          hashB = (hashB + Math.imul(k - from + 1, v1)) >>> 0;
+          syms[k++] = (first << 4) | second;
         }
       }
-      symCount[l] = k - l * laneStride;
-      tileChecks[t] = (tileChecks[t] + laneHash(indices, cols, { row0, row1, col0, col1 }, l)) >>> 0;
+      symCount[l] = k - from;
+      tileChecks[t] = (tileChecks[t] + laneHash(hashA, hashB, l)) >>> 0;
     }
     // Two lanes at a time when they code as many pairs (all but a tile's short edge lanes): the
     // two state chains are independent, so their latencies overlap.
