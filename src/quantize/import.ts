@@ -91,6 +91,20 @@ export function exportMlx(q: QuantizedMatrix): MlxQuantizedWeight {
   };
 }
 
+/** GGUF's 32 indices of a Q4 block in 16 bytes: index j in the low nibble of byte j, index j + 16 in its high nibble. */
+function unpackBlockNibbles(blocks: Uint8Array, at: number, indices: Uint8Array, to: number): void {
+  for (let j = 0; j < 16; j++) {
+    const byte = blocks[at + j];
+    indices[to + j] = byte & 15;
+    indices[to + j + 16] = byte >>> 4;
+  }
+}
+
+/** The inverse of {@link unpackBlockNibbles}. */
+function packBlockNibbles(indices: Uint8Array, from: number, out: Uint8Array, at: number): void {
+  for (let j = 0; j < 16; j++) out[at + j] = indices[from + j] | (indices[from + j + 16] << 4);
+}
+
 /** Bytes of one GGUF Q4_0 block: f16 d + 16 bytes holding 32 nibbles. */
 export const Q4_0_BLOCK_BYTES = 18;
 
@@ -116,11 +130,7 @@ export function importQ4_0(blocks: Uint8Array, rows: number, cols: number): Quan
   for (let b = 0; b < nBlocks; b++) {
     const o = b * Q4_0_BLOCK_BYTES;
     scales[b] = blocks[o] | (blocks[o + 1] << 8);
-    for (let j = 0; j < 16; j++) {
-      const byte = blocks[o + 2 + j];
-      indices[b * 32 + j] = byte & 15;
-      indices[b * 32 + j + 16] = byte >>> 4;
-    }
+    unpackBlockNibbles(blocks, o + 2, indices, b * 32);
   }
   return { rows, cols, quantizer: 'symmetric', groupSize: 32, paramType: 'f16', indices, scales, biases: null };
 }
@@ -143,7 +153,7 @@ export function exportQ4_0(q: QuantizedMatrix): Uint8Array {
     const o = b * Q4_0_BLOCK_BYTES;
     out[o] = q.scales[b] & 0xff;
     out[o + 1] = q.scales[b] >>> 8;
-    for (let j = 0; j < 16; j++) out[o + 2 + j] = q.indices[b * 32 + j] | (q.indices[b * 32 + j + 16] << 4);
+    packBlockNibbles(q.indices, b * 32, out, o + 2);
   }
   return out;
 }
@@ -174,11 +184,7 @@ export function importQ4_1(blocks: Uint8Array, rows: number, cols: number): Quan
     const o = b * Q4_1_BLOCK_BYTES;
     scales[b] = blocks[o] | (blocks[o + 1] << 8);
     biases[b] = blocks[o + 2] | (blocks[o + 3] << 8);
-    for (let j = 0; j < 16; j++) {
-      const byte = blocks[o + 4 + j];
-      indices[b * 32 + j] = byte & 15;
-      indices[b * 32 + j + 16] = byte >>> 4;
-    }
+    unpackBlockNibbles(blocks, o + 4, indices, b * 32);
   }
   return { rows, cols, quantizer: 'affine', groupSize: 32, paramType: 'f16', indices, scales, biases };
 }
@@ -201,7 +207,7 @@ export function exportQ4_1(q: QuantizedMatrix): Uint8Array {
     const o = b * Q4_1_BLOCK_BYTES;
     out[o] = q.scales[b] & 0xff; out[o + 1] = q.scales[b] >>> 8;
     out[o + 2] = q.biases[b] & 0xff; out[o + 3] = q.biases[b] >>> 8;
-    for (let j = 0; j < 16; j++) out[o + 4 + j] = q.indices[b * 32 + j] | (q.indices[b * 32 + j + 16] << 4);
+    packBlockNibbles(q.indices, b * 32, out, o + 4);
   }
   return out;
 }
