@@ -42,7 +42,18 @@ export interface MatVecOptions {
   encoder?: GPUCommandEncoder;
   /** Caller-owned output, [M, rows] f32 (f16 pairs per u32 with f16 activations), STORAGE usage. */
   output?: GPUBuffer;
+  /**
+   * Byte offset of x in its GPUBuffer (an arena runtime's one big buffer); a multiple of the
+   * device's `minStorageBufferOffsetAlignment` (256 on most). Pass `vectors` with it: the buffer's
+   * size says nothing about x's length then. Default 0.
+   */
+  xOffset?: number;
+  /** Byte offset of y in `output`, with the same alignment rule. Default 0. */
+  outputOffset?: number;
 }
+
+/** A GPU buffer, or a range of one, as the kernels bind it. */
+type BufferRange = GPUBuffer | GPUBufferBinding;
 
 /** x as the products accept it: f32 values, f16 bit patterns, or a GPU buffer. */
 export type Activations = Float32Array | Uint16Array | GPUBuffer;
@@ -101,7 +112,7 @@ function recordDecode(device: GPUDevice, m: GpuMatrixInternals, pass: GPUCompute
   }
 }
 
-function recordFused(device: GPUDevice, m: GpuMatrixInternals, x: GPUBuffer, vectors: number, y: GPUBuffer, pass: GPUComputePassEncoder, activations: ActivationType): void {
+function recordFused(device: GPUDevice, m: GpuMatrixInternals, x: BufferRange, vectors: number, y: BufferRange, pass: GPUComputePassEncoder, activations: ActivationType): void {
   const xsum = getKernel(device, 'xsum', {}, { activations });
   const sumShape = ownedUniform(device, m, `xsum shape ${vectors}`, () => packUniform(xsum, 'shape', { cols: m.cols, group_size: m.groupSize, groups_per_row: m.groupsPerRow, vectors }));
   pass.setPipeline(xsum.pipeline);
@@ -139,7 +150,7 @@ export function q4Words(groupSize: number, vectors: number): number {
   return 1;
 }
 
-function recordQ4(device: GPUDevice, m: GpuMatrixInternals, source: 'q4' | 'decoded', x: GPUBuffer, vectors: number, y: GPUBuffer, pass: GPUComputePassEncoder, activations: ActivationType): void {
+function recordQ4(device: GPUDevice, m: GpuMatrixInternals, source: 'q4' | 'decoded', x: BufferRange, vectors: number, y: BufferRange, pass: GPUComputePassEncoder, activations: ActivationType): void {
   const words = q4Words(m.groupSize, vectors);
   const split = rowSplit(device, m.cols, 8 * words);
   const kernel = getKernel(device, 'q4', { VECTORS: vectors, WORDS: words, ...split.constants }, { reduction: split.reduction, activations });
@@ -189,8 +200,8 @@ function activationsOf(x: Activations, options: MatVecOptions): ActivationType {
 }
 
 /** Values x holds: a host array's length, a buffer's bytes / element size. */
-function valuesIn(x: Activations, act: ActivationType): number {
-  return hostValues(x)?.length ?? Math.floor((x as GPUBuffer).size / (act === 'f16' ? 2 : 4));
+function valuesIn(x: Activations, act: ActivationType, xOffset = 0): number {
+  return hostValues(x)?.length ?? Math.floor(Math.max(0, (x as GPUBuffer).size - xOffset) / (act === 'f16' ? 2 : 4));
 }
 
 /**
@@ -200,7 +211,7 @@ function valuesIn(x: Activations, act: ActivationType): number {
 function vectorsIn(x: Activations, cols: number, options: MatVecOptions): number {
   if (options.vectors !== undefined) return options.vectors;
   const act = activationsOf(x, options);
-  const n = valuesIn(x, act);
+  const n = valuesIn(x, act, options.xOffset);
   const padded = act === 'f16' && hostValues(x) === null && n % cols !== 0 && (n - 1) % cols === 0;
   return (padded ? n - 1 : n) / cols;
 }
@@ -214,7 +225,7 @@ function scratchFor(device: GPUDevice, owner: object, rows: number): GPUBuffer {
 }
 
 /** Records the packing of `count` f32 values of `values` into f16 pairs in `packed`. */
-function recordPackF16(device: GPUDevice, owner: object, values: GPUBuffer, count: number, packed: GPUBuffer, pass: GPUComputePassEncoder): void {
+function recordPackF16(device: GPUDevice, owner: object, values: GPUBuffer, count: number, packed: BufferRange, pass: GPUComputePassEncoder): void {
   const kernel = getKernel(device, 'pack_f16');
   const shape = ownedUniform(device, owner, `pack shape ${count}`, () => packUniform(kernel, 'shape', { count }));
   pass.setPipeline(kernel.pipeline);
@@ -229,26 +240,38 @@ function recordPackF16(device: GPUDevice, owner: object, values: GPUBuffer, coun
  */
 function runProduct(
   device: GPUDevice, owner: object, rows: number, cols: number, x: Activations, options: MatVecOptions,
-  record: (x: GPUBuffer, vectors: number, y: GPUBuffer, pass: GPUComputePassEncoder, act: ActivationType) => void,
+  record: (x: BufferRange, vectors: number, y: BufferRange, pass: GPUComputePassEncoder, act: ActivationType) => void,
 ): Promise<Float32Array | Uint16Array> | undefined {
   const act = activationsOf(x, options);
   const host = hostValues(x);
   const isArray = host !== null;
-  const available = valuesIn(x, act);
+  const xOffset = options.xOffset ?? 0, outputOffset = options.outputOffset ?? 0;
+  const alignment = device.limits.minStorageBufferOffsetAlignment;
+  for (const [what, offset] of [['xOffset', xOffset], ['outputOffset', outputOffset]] as const) {
+    if (!Number.isInteger(offset) || offset < 0 || offset % alignment !== 0) throw new InvalidInputError('BAD_OFFSET', `${what} ${offset} must be a non-negative multiple of the device's minStorageBufferOffsetAlignment (${alignment})`);
+  }
+  if (xOffset && hostValues(x) !== null) throw new InvalidInputError('BAD_OFFSET', 'xOffset applies to a GPUBuffer x');
+  if (outputOffset && !options.output) throw new InvalidInputError('BAD_OFFSET', 'outputOffset applies to options.output');
+  const available = valuesIn(x, act, xOffset);
   const vectors = vectorsIn(x, cols, options);
   if (!Number.isInteger(vectors) || vectors < 1 || vectors > MAX_VECTORS || vectors * cols > available) {
     throw new InvalidInputError('SHAPE_MISMATCH', `x holds ${available} values: not 1..${MAX_VECTORS} vectors of ${cols}`);
   }
   if (isArray && available !== vectors * cols) throw new InvalidInputError('SHAPE_MISMATCH', `x has ${available} values, ${vectors} vectors of ${cols} need ${vectors * cols}`);
-  if (!isArray) checkBuffer(x as GPUBuffer, 'x', storedBytes(vectors * cols, act), STORAGE);
+  if (!isArray) checkBuffer(x as GPUBuffer, 'x', xOffset + storedBytes(vectors * cols, act), STORAGE);
   if (options.encoder && !options.output) throw new InvalidInputError('MISSING_OUTPUT', 'recording into an encoder needs options.output');
   // A host x would need a staging buffer that lives until the caller submits, which this call
   // cannot know: on the encoder path x is the caller's GPUBuffer.
   if (options.encoder && isArray) throw new InvalidInputError('HOST_X_WITH_ENCODER', 'recording into an encoder needs x in a GPUBuffer (write it with device.queue.writeBuffer)');
   const yBytes = storedBytes(vectors * rows, act);
   // Submit-and-read copies y out of the output, so it needs COPY_SRC there too.
-  if (options.output) checkBuffer(options.output, 'output', yBytes, options.encoder ? STORAGE : STORAGE | COPY_SRC);
-  if (options.output && options.output === x) throw new InvalidInputError('ALIASED_BUFFERS', 'x and the output are the same buffer: the product would read what it overwrites');
+  if (options.output) checkBuffer(options.output, 'output', outputOffset + yBytes, options.encoder ? STORAGE : STORAGE | COPY_SRC);
+  const xBytes = storedBytes(vectors * cols, act);
+  // WebGPU forbids one buffer as read-only and writable storage in the same dispatch, even for
+  // disjoint ranges: x and the output must be different buffers.
+  if (options.output && options.output === x) {
+    throw new InvalidInputError('ALIASED_BUFFERS', 'x and the output are the same buffer: WebGPU cannot bind one buffer for reading and writing in one dispatch (use two buffers)');
+  }
 
   // On the submit path, WebGPU's validation errors for this call's own work (a destroyed matrix,
   // x or output buffer) are caught in an error scope and thrown as DeviceError instead of leaving
@@ -277,19 +300,22 @@ function runProduct(
       temps.push(xBuf);
     } else xBuf = x as GPUBuffer;
     const y = options.output ?? device.createBuffer({ label: 'rans-gemv y', size: yBytes, usage: STORAGE | COPY_SRC });
+    // Ranges only when offsets are used: whole buffers keep their bind groups' cache keys simple.
+    const xBind: BufferRange = xOffset ? { buffer: xBuf, offset: xOffset, size: xBytes } : xBuf;
+    const yBind: BufferRange = outputOffset ? { buffer: y, offset: outputOffset, size: yBytes } : y;
     const encoder = options.encoder ?? device.createCommandEncoder({ label: 'rans-gemv matvec' });
     const pass = encoder.beginComputePass({ label: 'rans-gemv matvec' });
-    if (act === 'f32') record(xBuf, vectors, y, pass, act);
+    if (act === 'f32') record(xBind, vectors, yBind, pass, act);
     else {
       const products = scratchFor(device, owner, rows);
-      record(xBuf, vectors, products, pass, act);
-      recordPackF16(device, owner, products, vectors * rows, y, pass);
+      record(xBind, vectors, products, pass, act);
+      recordPackF16(device, owner, products, vectors * rows, yBind, pass);
     }
     pass.end();
     if (options.encoder) return undefined; // the caller submits whenever it likes
     const read = device.createBuffer({ label: 'rans-gemv readback', size: yBytes, usage: MAP_READ | COPY_DST });
     if (!options.output) temps.push(y); // a caller-owned output stays
-    encoder.copyBufferToBuffer(y, 0, read, 0, yBytes);
+    encoder.copyBufferToBuffer(y, outputOffset, read, 0, yBytes);
     device.queue.submit([encoder.finish()]);
     const validation = device.popErrorScope();
     return (async () => {

@@ -130,6 +130,43 @@ describe('kernels on real WebGPU vs the CPU reference', () => {
     m.destroy();
   });
 
+  it('x and y at offsets in arena buffers (xOffset, outputOffset), f32 and f16, submit and encoder paths', async () => {
+    const { device } = gpu.get();
+    const c = compress(40, 256);
+    const m = uploadMatrix(device, { params: c.quantized, encoded: c.encoded });
+    const x = randomX(2 * 256, 21);
+    const ref = referenceMatVec(c.quantized, x), sums = referenceAbsProducts(c.quantized, x);
+    const align = device.limits.minStorageBufferOffsetAlignment;
+    const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC;
+    // A runtime's activations arena and outputs arena (WebGPU cannot read and write one buffer in a dispatch).
+    const xs = device.createBuffer({ size: 4 * align + 4096, usage }), ys = device.createBuffer({ size: 4 * align + 1024, usage });
+    const xAt = 2 * align, yAt = 3 * align;
+    device.queue.writeBuffer(xs, xAt, x);
+    for (const mode of ['fused', 'decode-then-q4'] as const) {
+      const y = await fusedMatVec(device, m, xs, { xOffset: xAt, output: ys, outputOffset: yAt, vectors: 2, mode });
+      expect(maxRelativeError(y, ref, sums), mode).toBeLessThan(F32_PRODUCT_TOLERANCE);
+    }
+    // f16 x at an offset, y recorded into a caller's encoder at an offset.
+    const half = new Uint16Array(toF16Array(x));
+    device.queue.writeBuffer(xs, xAt, half);
+    const encoder = device.createCommandEncoder();
+    fusedMatVec(device, m, xs, { encoder, xOffset: xAt, output: ys, outputOffset: yAt, vectors: 2, activations: 'f16' });
+    const read = device.createBuffer({ size: 2 * 40 * 2, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    encoder.copyBufferToBuffer(ys, yAt, read, 0, 2 * 40 * 2);
+    device.queue.submit([encoder.finish()]);
+    await read.mapAsync(GPUMapMode.READ);
+    const yHalf = new Uint16Array(read.getMappedRange().slice(0));
+    const xh = decodeParams(half, 'f16');
+    expect(maxRelativeError(decodeParams(yHalf, 'f16'), referenceMatVec(c.quantized, xh), referenceAbsProducts(c.quantized, xh))).toBeLessThan(F16_PRODUCT_TOLERANCE);
+    const code = (f: () => unknown) => { try { f(); } catch (e) { return (e as { code?: string }).code; } return 'no error'; };
+    expect(code(() => fusedMatVec(device, m, xs, { xOffset: 4, vectors: 2 }))).toBe('BAD_OFFSET');
+    expect(code(() => fusedMatVec(device, m, xs, { xOffset: xAt, output: xs, outputOffset: 0, vectors: 2 }))).toBe('ALIASED_BUFFERS');
+    expect(code(() => fusedMatVec(device, m, x, { xOffset: align }))).toBe('BAD_OFFSET');
+    expect(code(() => fusedMatVec(device, m, xs, { xOffset: xAt, output: ys, outputOffset: 4 * align + 1024, vectors: 2 }))).toBe('SHAPE_MISMATCH'); // past its end
+    for (const b of [xs, ys, read]) b.destroy();
+    m.destroy();
+  });
+
   it('records into the caller\'s encoder and writes a caller-owned output', async () => {
     const { device } = gpu.get();
     const c = compress(40, 256);
