@@ -27,21 +27,18 @@ const F16_MAX = 65504;
  * ```
  */
 export function checkMatrix(weights: ArrayLike<number>, rows: number, cols: number): void {
-  if (!Number.isInteger(rows) || !Number.isInteger(cols) || rows <= 0 || cols <= 0) {
-    throw new InvalidInputError('BAD_SHAPE', `shape must be positive integers, got ${rows}×${cols}`);
-  }
-  if (weights.length !== rows * cols) {
-    throw new InvalidInputError('SHAPE_MISMATCH', `shape ${rows}×${cols} needs ${rows * cols} weights, got ${weights.length}`);
-  }
+  checkShape(weights.length, rows, cols);
   for (let i = 0; i < weights.length; i++) {
     const w = weights[i];
-    if (!Number.isFinite(w)) {
-      throw new InvalidInputError('NON_FINITE_WEIGHT', `weight [${Math.floor(i / cols)}, ${i % cols}] is ${w}`);
-    }
-    if (Math.abs(w) > F16_MAX) {
-      throw new InvalidInputError('WEIGHT_OUT_OF_RANGE', `weight [${Math.floor(i / cols)}, ${i % cols}] = ${w} exceeds the f16 range of the scales`);
-    }
+    if (!(w >= -F16_MAX && w <= F16_MAX)) badWeight(Math.floor(i / cols), i % cols, w);
   }
+}
+
+/** The typed error for a weight that is not finite or beyond what f16 scales represent. */
+function badWeight(row: number, col: number, v: number): never {
+  const where = `weight [${row}, ${col}]`;
+  if (!Number.isFinite(v)) throw new InvalidInputError('NON_FINITE_WEIGHT', `${where} is ${v}`);
+  throw new InvalidInputError('WEIGHT_OUT_OF_RANGE', `${where} = ${v} exceeds the f16 range of the scales`);
 }
 
 /**
@@ -170,9 +167,7 @@ export class MatrixQuantizer {
   }
 
   private badWeight(row0: number, i: number, v: number): never {
-    const where = `weight [${row0 + Math.floor(i / this.cols)}, ${i % this.cols}]`;
-    if (!Number.isFinite(v)) throw new InvalidInputError('NON_FINITE_WEIGHT', `${where} is ${v}`);
-    throw new InvalidInputError('WEIGHT_OUT_OF_RANGE', `${where} = ${v} exceeds the f16 range of the scales`);
+    return badWeight(row0 + Math.floor(i / this.cols), i % this.cols, v);
   }
 
   /**
