@@ -13,6 +13,7 @@ import { decodeIndexTiles, decodeIndices, type EncodedMatrix } from '../rans/cod
 import { ALPHABET, MARGINAL_PRECISION } from '../rans/frequencies.js';
 import { makeGeometry, tileDirectory, type StreamGeometry } from '../rans/layout.js';
 import type { ByteSource } from '../io/source.js';
+import { firstOverlap } from '../io/model.js';
 import { crc32, crc32Of } from './crc.js';
 
 /** First 8 bytes of every container (PNG-style: a high byte, a name, CR LF, ^Z, LF-catchers). */
@@ -379,13 +380,13 @@ export interface ContainerIndex {
 export function containerIndex(headerBytes: Uint8Array, frame: ContainerFrame, size: number): ContainerIndex {
   const header = parseHeader(headerBytes, frame);
   const seen = new Set<string>();
-  const claimed: { start: number; end: number; what: string }[] = [];
+  const claimed: { offset: number; length: number; what: string }[] = [];
   // Bounds first: nothing is copied or allocated until every claimed range lies in the file.
   const claim = (ref: SectionRef, what: string, tensor: string) => {
     if (ref.offset % 4 !== 0 || ref.offset < frame.dataStart) fail('BAD_OFFSET', `section '${what}' offset ${ref.offset} is misaligned or inside the preamble or header`, tensor);
     if (ref.offset + ref.length > size) fail('TRUNCATED', `section '${what}' ends at ${ref.offset + ref.length}, the file has ${size} bytes`, tensor);
     if (ref.offset + ref.length > frame.dataEnd) fail('BAD_OFFSET', `section '${what}' ends at ${ref.offset + ref.length}, inside the header at ${frame.dataEnd}`, tensor);
-    claimed.push({ start: ref.offset, end: ref.offset + ref.length, what: `${tensor}.${what}` });
+    claimed.push({ offset: ref.offset, length: ref.length, what: `${tensor}.${what}` });
   };
   const tensors = header.tensors.map((raw, index) => {
     const h = checkTensorHeader(raw, index);
@@ -435,10 +436,8 @@ export function containerIndex(headerBytes: Uint8Array, frame: ContainerFrame, s
     claim(r.section, 'raw', r.name);
   }
   if (header.model !== undefined && (typeof header.model !== 'object' || header.model === null || Array.isArray(header.model))) fail('BAD_HEADER', 'model description is not an object');
-  claimed.sort((a, b) => a.start - b.start);
-  for (let i = 1; i < claimed.length; i++) {
-    if (claimed[i].start < claimed[i - 1].end) fail('BAD_OFFSET', `sections ${claimed[i - 1].what} and ${claimed[i].what} overlap`);
-  }
+  const clash = firstOverlap(claimed);
+  if (clash) fail('BAD_OFFSET', `sections ${clash[0].what} and ${clash[1].what} overlap`);
   return { frame, tensors, raw: rawHeaders, model: (header.model as Record<string, unknown> | undefined) ?? null };
 }
 

@@ -9,7 +9,7 @@
 import { gguf, GGMLQuantizationType } from '@huggingface/gguf';
 import { ContainerError } from '../errors.js';
 import { Q4_0_BLOCK_BYTES, Q4_1_BLOCK_BYTES } from '../quantize/import.js';
-import type { FloatDType, MatrixEntry, ModelLayout, SkippedTensor } from './model.js';
+import { firstOverlap, type ByteRegion, type FloatDType, type MatrixEntry, type ModelLayout, type SkippedTensor } from './model.js';
 import type { ByteSource } from './source.js';
 
 /** True when a file starts with the GGUF magic. */
@@ -59,7 +59,7 @@ export async function ggufLayout(source: ByteSource): Promise<ModelLayout> {
   const dataStart = Number(parsed.tensorDataOffset);
   const matrices: MatrixEntry[] = [];
   const skipped: SkippedTensor[] = [];
-  const regions: { name: string; offset: number; end: number }[] = [];
+  const regions: (ByteRegion & { name: string })[] = [];
   for (const t of parsed.tensorInfos) {
     const shape = t.shape.map(Number);
     const typeName = GGMLQuantizationType[t.dtype] ?? `type ${t.dtype}`;
@@ -70,7 +70,7 @@ export async function ggufLayout(source: ByteSource): Promise<ModelLayout> {
     const offset = dataStart + Number(t.offset);
     if (bytes !== null) {
       if (!Number.isSafeInteger(bytes) || offset + bytes > source.size) fail('BAD_OFFSET', `${typeName}[${shape}] at ${offset} needs ${bytes} bytes, past the end of the ${source.size}-byte file`, t.name);
-      regions.push({ name: t.name, offset, end: offset + bytes });
+      regions.push({ name: t.name, offset, length: bytes });
     }
     const [cols, rows] = shape; // GGUF lists the innermost dimension first
     if (shape.length !== 2) { skipped.push({ name: t.name, shape: [...shape].reverse(), dtype: typeName, reason: `${shape.length}-D` }); continue; }
@@ -83,10 +83,8 @@ export async function ggufLayout(source: ByteSource): Promise<ModelLayout> {
       fail('UNSUPPORTED_TYPE', `GGUF ${typeName} is not imported: re-export the model as F16, BF16, F32, Q4_0 or Q4_1 (llama.cpp's llama-quantize)`, t.name);
     }
   }
-  regions.sort((a, b) => a.offset - b.offset);
-  for (let i = 1; i < regions.length; i++) {
-    if (regions[i].offset < regions[i - 1].end) fail('BAD_OFFSET', `data overlaps tensor '${regions[i - 1].name}'`, regions[i].name);
-  }
+  const clash = firstOverlap(regions);
+  if (clash) fail('BAD_OFFSET', `data overlaps tensor '${clash[0].name}'`, clash[1].name);
   const arch = parsed.metadata['general.architecture'];
   return { format: 'gguf', matrices, raw: [], skipped, model: { format: 'gguf', architecture: typeof arch === 'string' ? arch : null } };
 }

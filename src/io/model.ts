@@ -58,6 +58,23 @@ export interface ModelLayout {
   model?: Record<string, unknown>;
 }
 
+/**
+ * The first two regions that share a byte (sorted by offset), or null. Empty regions hold no
+ * byte and overlap nothing. Every reader checks its file's regions with it.
+ *
+ * @example
+ * ```ts
+ * const clash = firstOverlap(tensors); // [earlier, later] | null
+ * ```
+ */
+export function firstOverlap<T extends ByteRegion>(regions: T[]): [T, T] | null {
+  const sorted = regions.filter((r) => r.length > 0).sort((a, b) => a.offset - b.offset);
+  for (let i = 1; i < sorted.length; i++) {
+    if (sorted[i].offset < sorted[i - 1].offset + sorted[i - 1].length) return [sorted[i - 1], sorted[i]];
+  }
+  return null;
+}
+
 /** Weights of a matrix entry. */
 export function entryWeights(e: MatrixEntry): number {
   return e.rows * e.cols;

@@ -6,7 +6,7 @@
  */
 import { ContainerError } from '../errors.js';
 import { checkKernelGroupSize } from '../quantize/types.js';
-import type { ByteRegion, FloatDType, MatrixEntry, ModelLayout, SkippedTensor } from './model.js';
+import { firstOverlap, type ByteRegion, type FloatDType, type MatrixEntry, type ModelLayout, type SkippedTensor } from './model.js';
 
 const DTYPE_BYTES: Record<string, number> = {
   F64: 8, F32: 4, F16: 2, BF16: 2, I64: 8, U64: 8, I32: 4, U32: 4, I16: 2, U16: 2, I8: 1, U8: 1, BOOL: 1, F8_E4M3: 1, F8_E5M2: 1,
@@ -71,12 +71,8 @@ export function parseSafetensors(header: Uint8Array, size: number, file: string)
     if (e - b !== count * DTYPE_BYTES[dtype]) fail('BAD_SIZE', `data_offsets [${b}, ${e}) hold ${e - b} bytes, ${dtype}[${shape.join(', ')}] needs ${count * DTYPE_BYTES[dtype]}`, name);
     tensors.set(name, { name, dtype, shape, region: { offset: dataStart + b, length: e - b } });
   }
-  // Overlaps: sort by start; any range starting before the previous one's end overlaps it.
-  const byStart = [...tensors.values()].filter((t) => t.region.length > 0).sort((a, c) => a.region.offset - c.region.offset);
-  for (let i = 1; i < byStart.length; i++) {
-    const prev = byStart[i - 1], t = byStart[i];
-    if (t.region.offset < prev.region.offset + prev.region.length) fail('BAD_OFFSET', `data overlaps tensor '${prev.name}'`, t.name);
-  }
+  const clash = firstOverlap([...tensors.values()].map((t) => ({ ...t.region, name: t.name })));
+  if (clash) fail('BAD_OFFSET', `data overlaps tensor '${clash[0].name}'`, clash[1].name);
   // MLX triples first (so their scales and biases are not listed as skipped), then everything in
   // the header's order, which is the order the container keeps.
   const mlx = new Map<string, MatrixEntry>();
