@@ -22,7 +22,7 @@ import { constantContainer } from './synthetic.js';
 import { indexChecksum, openContainer, verifyTensor } from '../src/container/container.js';
 import { safetensorsHeader } from '../src/io/safetensors.js';
 import { openModel } from '../src/io/formats.js';
-import { floatRows } from '../src/io/model.js';
+import { floatRows, rowBytes } from '../src/io/model.js';
 import { fileSource } from '../src/node/file.js';
 import { encodeModelFile } from '../src/node/encode.js';
 import { f16Round } from '../src/quantize/half.js';
@@ -116,14 +116,14 @@ async function stagesOnce(file: string): Promise<Record<string, number>> {
   const n = e.rows * e.cols;
   const rate = (ms: number) => n / (ms / 1000);
   // As the encoder does it: 8 MB blocks of rows into reused buffers (no allocation timed).
-  const rowBytes = e.cols * 2, rowsPerBlock = Math.floor(DEFAULT_CHUNK_BYTES / rowBytes);
-  const raw = new Uint8Array(rowsPerBlock * rowBytes), block = new Float32Array(rowsPerBlock * e.cols);
+  const bytesPerRow = rowBytes(e), rowsPerBlock = Math.floor(DEFAULT_CHUNK_BYTES / bytesPerRow);
+  const raw = new Uint8Array(rowsPerBlock * bytesPerRow), block = new Float32Array(rowsPerBlock * e.cols);
   const mq = new MatrixQuantizer(e.rows, e.cols, { groupSize: 64 });
   let read = 0, convert = 0, quantize = 0;
   for (let r = 0; r < e.rows; r += rowsPerBlock) {
     const k = Math.min(rowsPerBlock, e.rows - r);
     let t = performance.now();
-    const bytes = await source.readInto!(e.data.offset + r * rowBytes, raw.subarray(0, k * rowBytes));
+    const bytes = await source.readInto!(e.data.offset + r * bytesPerRow, raw.subarray(0, k * bytesPerRow));
     read += performance.now() - t;
     t = performance.now();
     const w = floatRows(bytes, e.dtype, block);

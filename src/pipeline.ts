@@ -3,7 +3,7 @@
  */
 import { indexChecksum } from './container/container.js';
 import { InvalidInputError } from './errors.js';
-import { entryMatrix, entryRegions, FLOAT_DTYPE_BYTES, floatRows, withRegions, type MatrixEntry, type WeightMatrix } from './io/model.js';
+import { entryMatrix, entryRegions, floatRows, rowBytes, withRegions, type MatrixEntry, type WeightMatrix } from './io/model.js';
 import type { ByteSource } from './io/source.js';
 import { energyToDb, MatrixQuantizer, type QuantizeOptions } from './quantize/quantize.js';
 import { paramCount, type QuantizedMatrix } from './quantize/types.js';
@@ -131,17 +131,17 @@ export async function compressEntry(
     return naming(what, () => compressMatrix(m, options, (done, total) => onProgress?.(done / total)));
   }
   const mq = naming(what, () => new MatrixQuantizer(entry.rows, entry.cols, options));
-  const rowBytes = entry.cols * FLOAT_DTYPE_BYTES[entry.dtype];
-  const rowsPerBlock = Math.max(1, Math.floor(chunkBytes / rowBytes));
+  const bytesPerRow = rowBytes(entry);
+  const rowsPerBlock = Math.max(1, Math.floor(chunkBytes / bytesPerRow));
   const block = new Float32Array(Math.min(rowsPerBlock, entry.rows) * entry.cols);
-  const raw = source.readInto ? new Uint8Array(Math.min(rowsPerBlock, entry.rows) * rowBytes) : null;
+  const raw = source.readInto ? new Uint8Array(Math.min(rowsPerBlock, entry.rows) * bytesPerRow) : null;
   const passes = mq.needsRange ? 2 : 1; // per-tensor: the global range first, then the indices
   // Quantization is counted as the first half of the work, encoding as the second.
   for (let pass = 0; pass < passes; pass++) {
     for (let r = 0; r < entry.rows; r += rowsPerBlock) {
       const n = Math.min(rowsPerBlock, entry.rows - r);
-      const at = entry.data.offset + r * rowBytes;
-      const bytes = raw ? await source.readInto!(at, raw.subarray(0, n * rowBytes)) : await source.read(at, n * rowBytes);
+      const at = entry.data.offset + r * bytesPerRow;
+      const bytes = raw ? await source.readInto!(at, raw.subarray(0, n * bytesPerRow)) : await source.read(at, n * bytesPerRow);
       const w = floatRows(bytes, entry.dtype, block);
       naming(what, () => (pass < passes - 1 ? mq.scanRange(w) : mq.addRows(w)));
       onProgress?.((0.5 * (pass * entry.rows + r + n)) / (passes * entry.rows));

@@ -258,7 +258,8 @@ function runProduct(
     throw new InvalidInputError('SHAPE_MISMATCH', `x holds ${available} values: not 1..${MAX_VECTORS} vectors of ${cols}`);
   }
   if (isArray && available !== vectors * cols) throw new InvalidInputError('SHAPE_MISMATCH', `x has ${available} values, ${vectors} vectors of ${cols} need ${vectors * cols}`);
-  if (!isArray) checkBuffer(x as GPUBuffer, 'x', xOffset + storedBytes(vectors * cols, act), STORAGE);
+  const xBytes = storedBytes(vectors * cols, act);
+  if (!isArray) checkBuffer(x as GPUBuffer, 'x', xOffset + xBytes, STORAGE);
   if (options.encoder && !options.output) throw new InvalidInputError('MISSING_OUTPUT', 'recording into an encoder needs options.output');
   // A host x would need a staging buffer that lives until the caller submits, which this call
   // cannot know: on the encoder path x is the caller's GPUBuffer.
@@ -266,7 +267,6 @@ function runProduct(
   const yBytes = storedBytes(vectors * rows, act);
   // Submit-and-read copies y out of the output, so it needs COPY_SRC there too.
   if (options.output) checkBuffer(options.output, 'output', outputOffset + yBytes, options.encoder ? STORAGE : STORAGE | COPY_SRC);
-  const xBytes = storedBytes(vectors * cols, act);
   // WebGPU forbids one buffer as read-only and writable storage in the same dispatch, even for
   // disjoint ranges: x and the output must be different buffers.
   if (options.output && options.output === x) {

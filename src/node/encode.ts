@@ -148,14 +148,14 @@ export async function encodeModelFile(input: string, output: string | null, opti
     const total = reader.weights;
     // Consecutive matrices are batched up to BATCH_WEIGHTS, so tiny tensors cost one message per
     // batch, not one each; big ones go alone.
-    const batches: MatrixEntry[][] = [];
+    const batches: MatrixEntry[][] = [], weightsOf: number[] = [];
     let batch: MatrixEntry[] = [], batchWeights = 0;
     for (const e of reader.matrices) {
       batch.push(e);
       batchWeights += entryWeights(e);
-      if (batchWeights >= BATCH_WEIGHTS || batch.length >= BATCH_ENTRIES) { batches.push(batch); batch = []; batchWeights = 0; }
+      if (batchWeights >= BATCH_WEIGHTS || batch.length >= BATCH_ENTRIES) { batches.push(batch); weightsOf.push(batchWeights); batch = []; batchWeights = 0; }
     }
-    if (batch.length) batches.push(batch);
+    if (batch.length) { batches.push(batch); weightsOf.push(batchWeights); }
     const inProgress = new Map<number, number>();
     let finished = 0, tensor = '';
     const report = () => {
@@ -172,7 +172,7 @@ export async function encodeModelFile(input: string, output: string | null, opti
         ? await pool.run({ path: input, entries, options: compress, chunkBytes }, progress)
         : (await compressEntries(source, entries, compress, progress, chunkBytes)).map(dropIndices);
       inProgress.delete(i);
-      finished += entries.reduce((n, e) => n + entryWeights(e), 0);
+      finished += weightsOf[i];
       report();
       return r;
     };
@@ -181,7 +181,6 @@ export async function encodeModelFile(input: string, output: string | null, opti
     // position are capped at MAX_HELD_WEIGHTS (their coded results wait in memory, ≈ 0.55 B/weight);
     // the batch at the write position may always start, so the loop always progresses.
     const results: EncodedFigures[] = [];
-    const weightsOf = batches.map((b) => b.reduce((n, e) => n + entryWeights(e), 0));
     const order = batches.map((_, i) => i).sort((a, b) => weightsOf[b] - weightsOf[a] || a - b);
     const started = new Uint8Array(batches.length);
     const running = new Map<number, Promise<void>>();
