@@ -20,7 +20,9 @@ export const CHROME_LOCATIONS = [
 ];
 
 /** No Chrome or Chromium could be found; the message says what to install. */
-export class BrowserNotFoundError extends Error {}
+export class BrowserNotFoundError extends Error {
+  override name = 'BrowserNotFoundError';
+}
 
 /** The browser to drive, or a clear message saying what to install. */
 export function findChrome(): string {

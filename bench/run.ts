@@ -10,7 +10,6 @@ import { join, resolve } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { llama2cMatrices } from '../src/io/llama2c.js';
 import { bundledModel, packageRoot } from '../src/paths.js';
-import { BrowserNotFoundError, findChrome, openWebGpuPage, servePages } from './browser.js';
 import { parseShapes, preset, type PresetName } from './presets.js';
 import { renderReport } from './report.js';
 import { assembleResult, type BenchResult } from './result.js';
@@ -29,6 +28,9 @@ interface Options {
   shapes?: string;
   group?: number;
   iterations?: number;
+  vectors?: number;
+  laneSymbols?: number;
+  tileLanes?: number;
   peakGbps?: number;
   out: string;
   software?: boolean;
@@ -50,7 +52,7 @@ function suiteConfig(o: Options, software: boolean): { name: string; config: Sui
   const shapes = o.shapes ? parseShapes(o.shapes) : [...p.shapes, ...storiesShapes(p.stories)];
   return {
     name: o.shapes ? `${name} (custom shapes)` : name,
-    config: { ...p.config, groupSize: o.group ?? p.config.groupSize, iterations: o.iterations ?? p.config.iterations, shapes },
+    config: { ...p.config, groupSize: o.group ?? p.config.groupSize, iterations: o.iterations ?? p.config.iterations, vectors: o.vectors ?? p.config.vectors, layout: { symbolsPerLane: o.laneSymbols, lanesPerTile: o.tileLanes }, shapes },
   };
 }
 
@@ -70,6 +72,8 @@ async function runInNode(o: Options) {
 }
 
 async function runInBrowser(o: Options) {
+  // Loaded here so that `--runtime node` needs neither puppeteer nor vite.
+  const { findChrome, openWebGpuPage, servePages } = await import('./browser.js');
   findChrome(); // fail before building anything when there is no browser
   const root = packageRoot();
   const { url, server } = await servePages(root, ['bench/page/index.html'], mkdtempSync(join(tmpdir(), 'rans-gemv-bench-')));
@@ -111,6 +115,9 @@ const program = new Command('bench')
   .option('--shapes <list>', 'custom shapes, e.g. 4096x4096,1024x4096')
   .option('--group <n>', 'quantization group size', int)
   .option('--iterations <n>', 'timed rounds (each round times every kernel once, interleaved)', int)
+  .option('--vectors <n>', 'activation vectors per product (1: token generation; up to 8: a batch)', int)
+  .option('--lane-symbols <n>', 'stream layout: target weights per lane (default 1024)', int)
+  .option('--tile-lanes <n>', 'stream layout: lanes per tile, one workgroup (default 64)', int)
   .option('--peak-gbps <n>', 'the device\'s peak DRAM bandwidth, GB/s', int)
   .option('--software', 'force SwiftShader')
   .option('--out <dir>', 'where results go', 'bench-results')
@@ -140,7 +147,7 @@ const program = new Command('bench')
 try {
   await program.parseAsync();
 } catch (e) {
-  if (!(e instanceof BrowserNotFoundError)) throw e;
+  if (!(e instanceof Error) || e.name !== 'BrowserNotFoundError') throw e;
   console.error(`bench: ${e.message} (or run the suite in Node with --runtime node)`);
   process.exitCode = 2;
 }

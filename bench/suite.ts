@@ -14,6 +14,7 @@ import {
   type GpuDenseMatrix, type GpuMatrix, type MatVecMode,
 } from '../src/index.js';
 import type { CompressedMatrix } from '../src/pipeline.js';
+import type { LayoutOptions } from '../src/rans/layout.js';
 import { dequantize, energyToDb, quantizationEnergy, quantize } from '../src/quantize/quantize.js';
 import { groupsPerRow, type QuantizedMatrix } from '../src/quantize/types.js';
 import { gaussianWeights, rng } from './synthetic.js';
@@ -37,6 +38,8 @@ export interface SuiteConfig {
   rotateBytes: number;
   /** Vectors per product (M). */
   vectors: number;
+  /** Stream layout (default: the library's): target weights per lane, lanes per tile. */
+  layout?: LayoutOptions;
 }
 
 /** A spread of per-round values: median, smallest and largest. */
@@ -211,9 +214,9 @@ const CHUNK_WEIGHTS = 1 << 24;
  * Quantizes and encodes a shape's weights: the given real ones, or seeded Gaussian ones
  * synthesized and quantized a block of rows at a time (rows quantize independently).
  */
-function prepare(shape: Shape, groupSize: number): CompressedMatrix {
+function prepare(shape: Shape, groupSize: number, layout: LayoutOptions = {}): CompressedMatrix {
   const { rows, cols } = shape;
-  if (shape.weights) return compressMatrix({ name: shape.name, rows, cols, kind: 'float', weights: Float32Array.from(shape.weights) }, { groupSize });
+  if (shape.weights) return compressMatrix({ name: shape.name, rows, cols, kind: 'float', weights: Float32Array.from(shape.weights) }, { groupSize, ...layout });
   const rowsPerChunk = Math.max(1, Math.floor(CHUNK_WEIGHTS / cols));
   const indices = new Uint8Array(rows * cols);
   const gpr = groupsPerRow(cols, groupSize);
@@ -231,7 +234,7 @@ function prepare(shape: Shape, groupSize: number): CompressedMatrix {
     noise += e.noise;
   }
   const quantized: QuantizedMatrix = { rows, cols, quantizer: 'affine', groupSize, paramType: 'f16', indices, scales, biases };
-  const imported = compressMatrix({ name: shape.name, rows, cols, kind: 'quantized', quantized }, { groupSize });
+  const imported = compressMatrix({ name: shape.name, rows, cols, kind: 'quantized', quantized }, { groupSize, ...layout });
   return { ...imported, energy: { signal, noise }, stats: { ...imported.stats, sqnrDb: energyToDb({ signal, noise }) } };
 }
 
@@ -244,7 +247,7 @@ export async function runSuite(device: GPUDevice, config: SuiteConfig, onProgres
   for (const shape of config.shapes) {
     const { rows, cols } = shape;
     onProgress(`${shape.name} ${rows}×${cols}: quantize + encode`);
-    const c = prepare(shape, config.groupSize);
+    const c = prepare(shape, config.groupSize, config.layout);
     const xLen = config.vectors * cols;
     const next = rng(12345);
     const x = Float32Array.from({ length: xLen }, () => next() * 2 - 1);

@@ -26,11 +26,11 @@ const int = (v: string) => {
   return n;
 };
 
-function compressOptions(o: { group: number; quantizer: CompressOptions['quantizer']; precision?: number; laneSymbols?: number }): CompressOptions {
-  return { groupSize: o.group, quantizer: o.quantizer, precision: o.precision, symbolsPerLane: o.laneSymbols };
+function compressOptions(o: { group: number; quantizer: CompressOptions['quantizer']; precision?: number; laneSymbols?: number; tileLanes?: number }): CompressOptions {
+  return { groupSize: o.group, quantizer: o.quantizer, precision: o.precision, symbolsPerLane: o.laneSymbols, lanesPerTile: o.tileLanes };
 }
 
-interface StreamingFlags { group: number; quantizer: CompressOptions['quantizer']; precision?: number; laneSymbols?: number; jobs?: number; quiet?: boolean }
+interface StreamingFlags { group: number; quantizer: CompressOptions['quantizer']; precision?: number; laneSymbols?: number; tileLanes?: number; jobs?: number; quiet?: boolean }
 
 /** Compresses every matrix of a model file, streaming, with progress on stderr; writes `output` if given. */
 async function compressModel(path: string, output: string | null, o: StreamingFlags, label: string): Promise<EncodeFileResult> {
@@ -71,6 +71,7 @@ program.command('analyze')
   .addOption(quantizerOption())
   .option('--precision <bits>', 'pair-table precision in bits (11..12)', int)
   .option('--lane-symbols <n>', 'target symbols per lane stream', int)
+  .option('--tile-lanes <n>', 'lanes per tile (one workgroup), 1..256', int)
   .addOption(jobsOption())
   .addOption(quietOption())
   .option('--json', 'print { tensors, total, skipped } as JSON')
@@ -95,6 +96,7 @@ program.command('encode')
   .addOption(quantizerOption())
   .option('--precision <bits>', 'pair-table precision in bits (11..12)', int)
   .option('--lane-symbols <n>', 'target symbols per lane stream', int)
+  .option('--tile-lanes <n>', 'lanes per tile (one workgroup), 1..256', int)
   .addOption(jobsOption())
   .addOption(quietOption())
   .action(async (model: string, o) => {

@@ -28,6 +28,12 @@ export interface LayoutOptions {
    * whole rows per lane. Default {@link DEFAULT_SYMBOLS_PER_LANE}.
    */
   symbolsPerLane?: number;
+  /**
+   * Lanes a tile (one workgroup) aims for, 1..256; invocations per workgroup are half of it.
+   * Default {@link TARGET_LANES_PER_TILE}. More lanes per tile share one decode table (workgroup
+   * memory) among more invocations; fewer give small matrices more workgroups.
+   */
+  lanesPerTile?: number;
 }
 
 /** Default pair-table precision: 11 bits costs 0.09 % in size and keeps the decode table at 8 KiB. */
@@ -73,11 +79,15 @@ export function chooseGeometry(rows: number, cols: number, groupSize: number, op
   if (!Number.isInteger(target) || target < groupSize || target > MAX_SYMBOLS_PER_LANE) {
     throw new InvalidInputError('BAD_SYMBOLS_PER_LANE', `symbols per lane must be an integer in ${groupSize}..${MAX_SYMBOLS_PER_LANE}, got ${target}`);
   }
+  const lanesPerTile = options.lanesPerTile ?? TARGET_LANES_PER_TILE;
+  if (!Number.isInteger(lanesPerTile) || lanesPerTile < 1 || lanesPerTile > MAX_LANES_PER_TILE) {
+    throw new InvalidInputError('BAD_LANES_PER_TILE', `lanes per tile must be an integer in 1..${MAX_LANES_PER_TILE}, got ${lanesPerTile}`);
+  }
   let segmentLength = cols, rowsPerLane = 1;
   if (cols > target) segmentLength = target - (target % groupSize);
   else rowsPerLane = Math.max(1, Math.floor(target / cols));
   const segmentsPerRow = Math.ceil(cols / segmentLength);
-  const blocksPerTile = Math.max(1, Math.floor(TARGET_LANES_PER_TILE / segmentsPerRow));
+  const blocksPerTile = Math.max(1, Math.floor(lanesPerTile / segmentsPerRow));
   return makeGeometry({
     rows, cols, precision: options.precision ?? DEFAULT_PRECISION, segmentLength, rowsPerLane,
     rowsPerTile: Math.min(blocksPerTile * rowsPerLane, Math.ceil(rows / rowsPerLane) * rowsPerLane),
