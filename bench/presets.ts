@@ -42,7 +42,7 @@ export function preset(name: PresetName): { config: Omit<SuiteConfig, 'shapes'>;
       };
     case 'full':
       return {
-        config: { groupSize: 64, iterations: 30, warmup: 5, dispatchesPerSample: 10, rotateBytes: 256 << 20, vectors: 1 },
+        config: { groupSize: 64, iterations: 30, warmup: 5, warmupMs: 300, dispatchesPerSample: 10, rotateBytes: 256 << 20, vectors: 1 },
         shapes: [...LLAMA_8B_LAYER, VOCAB_PROJECTION], stories: STORIES_MATRICES,
       };
   }

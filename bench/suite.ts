@@ -32,6 +32,11 @@ export interface SuiteConfig {
   /** Timed samples per kernel. */
   iterations: number;
   warmup: number;
+  /**
+   * Warm-up lasts at least this long (wall ms) too: a GPU idle between runs starts at low clocks
+   * (an H200 idles at 345 MHz against 1980), and a few rounds of short kernels do not ramp it up.
+   */
+  warmupMs?: number;
   /** Products per sample (more amortize submission overhead and coarse timers). */
   dispatchesPerSample: number;
   /** Rotate weight copies until this many bytes are touched per kernel (0: one copy). */
@@ -170,7 +175,9 @@ async function timeInterleaved(device: GPUDevice, config: SuiteConfig, cpuClock:
   const samples = new Map<KernelId, Sample[]>(kernels.map((k) => [k.kernel, []]));
   const counters = new Map<KernelId, number>(kernels.map((k) => [k.kernel, 0]));
   try {
-    for (let round = 0; round < config.warmup + config.iterations; round++) {
+    const start = performance.now();
+    for (let round = 0, timedRounds = 0; timedRounds < config.iterations; round++) {
+      const warming = round < config.warmup || performance.now() - start < (config.warmupMs ?? 0);
       for (let j = 0; j < kernels.length; j++) {
         const k = kernels[(round + j) % kernels.length];
         const s = await timer.sample(k.kernel, config.dispatchesPerSample, (encoder) => {
@@ -178,8 +185,9 @@ async function timeInterleaved(device: GPUDevice, config: SuiteConfig, cpuClock:
           counters.set(k.kernel, i + 1);
           k.record(encoder, i);
         });
-        if (round >= config.warmup) samples.get(k.kernel)!.push(s);
+        if (!warming) samples.get(k.kernel)!.push(s);
       }
+      if (!warming) timedRounds++;
     }
   } finally {
     timer.destroy();
@@ -302,7 +310,7 @@ export async function runSuite(device: GPUDevice, config: SuiteConfig, onProgres
     for (const m of copies) await fusedMatVec(device, m, x, { mode: 'decode-then-q4' });
     await verify('decode-then-q4', probe.bytes.q4 + probe.bytes.params + xBytes, product('decode-then-q4'), record('decode-then-q4'));
 
-    onProgress(`${shape.name}: time ${timed.map((t) => t.kernel).join(', ')} in ${config.warmup + config.iterations} interleaved rounds`);
+    onProgress(`${shape.name}: time ${timed.map((t) => t.kernel).join(', ')} in ${config.iterations} interleaved rounds after ≥ ${config.warmup} warm-up rounds${config.warmupMs ? ` and ${config.warmupMs} ms` : ''}`);
     const timings = await timeInterleaved(device, config, cpuClock, timed);
     const samples = new Map([...timings].map(([k, v]) => [k, v.samples]));
     for (const k of kernels) {

@@ -75,7 +75,7 @@ describe('rans-gemv CLI', () => {
     // Two tiles of mirror patterns swapped: every lane ends in a valid state on the wrong indices.
     const rows = 128, cols = 64;
     const indices = Uint8Array.from({ length: rows * cols }, (_, i) => ((i % cols) + (Math.floor(i / cols) < 64 ? 0 : 1)) % 2);
-    const enc = encodeIndices(indices, rows, cols, 32, { symbolsPerLane: 64 });
+    const enc = encodeIndices(indices, rows, cols, 32, { symbolsPerLane: 64, lanesPerTile: 64 });
     const half = enc.data.length / 2, lanes = enc.geometry.lanes / 2;
     const swapped = {
       ...enc,

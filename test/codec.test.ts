@@ -66,7 +66,7 @@ describe('frequency normalization', () => {
 describe('layout', () => {
   it('cuts long rows into group-aligned segments and stacks short rows', () => {
     const long = chooseGeometry(4096, 4096, 64);
-    expect(long).toMatchObject({ segmentLength: 1024, rowsPerLane: 1, segmentsPerRow: 4, rowsPerTile: 16, lanes: 16384 });
+    expect(long).toMatchObject({ segmentLength: 1024, rowsPerLane: 1, segmentsPerRow: 4, rowsPerTile: 64, lanes: 16384 });
     const short = chooseGeometry(172, 64, 64);
     expect(short).toMatchObject({ segmentLength: 64, rowsPerLane: 16, segmentsPerRow: 1 });
     expect(short.lanes).toBe(11); // ⌈172/16⌉
@@ -74,6 +74,15 @@ describe('layout', () => {
     expect(ragged.segmentLength).toBe(896); // rounded down to the group
     expect(ragged.segmentsPerRow).toBe(13);
     expect(tileShape(ragged, ragged.tiles - 1).rowsInTile).toBe(100 % ragged.rowsPerTile || ragged.rowsPerTile);
+  });
+
+  it('sizes tiles by lanesPerTile and rejects widths no workgroup can take', () => {
+    expect(chooseGeometry(4096, 4096, 64, { lanesPerTile: 64 })).toMatchObject({ rowsPerTile: 16, tiles: 256 });
+    expect(chooseGeometry(4096, 4096, 64, { lanesPerTile: 6 })).toMatchObject({ rowsPerTile: 1, tiles: 4096 }); // ⌊6/4⌋ blocks
+    expect(chooseGeometry(4096, 4096, 64, { lanesPerTile: 1 }).rowsPerTile).toBe(1); // never less than one block
+    for (const bad of [0, 257, 1.5, NaN]) {
+      expect(() => chooseGeometry(64, 64, 64, { lanesPerTile: bad })).toThrow(expect.objectContaining({ code: 'BAD_LANES_PER_TILE' }));
+    }
   });
 });
 

@@ -188,7 +188,7 @@ describe('GPU index integrity (tile checks)', () => {
     // valid stream of the other tile's indices.
     const rows = 128, cols = 64;
     const indices = Uint8Array.from({ length: rows * cols }, (_, i) => ((i % cols) + (Math.floor(i / cols) < 64 ? 0 : 1)) % 2);
-    const enc = encodeIndices(indices, rows, cols, 32, { symbolsPerLane: 64 });
+    const enc = encodeIndices(indices, rows, cols, 32, { symbolsPerLane: 64, lanesPerTile: 64 });
     const g = enc.geometry;
     expect(g.tiles).toBe(2);
     expect(new Set(enc.laneLengths).size).toBe(1);

@@ -14,7 +14,7 @@ import { useDevice } from './setup.js';
 const gpu = useDevice();
 const MODES: MatVecMode[] = ['fused', 'decode-then-q4', 'q4'];
 
-function compress(rows: number, cols: number, opts: { quantizer?: QuantizerKind; groupSize?: number; symbolsPerLane?: number; precision?: number; seed?: number } = {}): CompressedMatrix {
+function compress(rows: number, cols: number, opts: { quantizer?: QuantizerKind; groupSize?: number; symbolsPerLane?: number; lanesPerTile?: number; precision?: number; seed?: number } = {}): CompressedMatrix {
   const w = weights(rows * cols, 'gaussian', opts.seed ?? rows * 31 + cols);
   return compressMatrix({ name: `${rows}x${cols}`, rows, cols, kind: 'float', weights: w }, opts);
 }
@@ -93,12 +93,12 @@ describe('kernels on real WebGPU vs the CPU reference', () => {
     await checkAllModes(compress(70, 2100, { groupSize: 64, symbolsPerLane: 512 }), [1, 4]);
   });
 
-  it('1024×4096 (16 lanes per row-tile of 16 rows), M = 1 and 8', async () => {
+  it('1024×4096 (256 lanes per tile of 64 rows), M = 1 and 8', async () => {
     await checkAllModes(compress(1024, 4096), [1, 8]);
   }, 600_000);
 
   it('splits streams across bindings when they exceed the binding limit', async () => {
-    const parts = await checkAllModes(compress(96, 512, { symbolsPerLane: 128 }), [1, 2], { maxBindingBytes: 8192 });
+    const parts = await checkAllModes(compress(96, 512, { symbolsPerLane: 128, lanesPerTile: 64 }), [1, 2], { maxBindingBytes: 8192 });
     expect(parts).toBeGreaterThanOrEqual(3);
   });
 
