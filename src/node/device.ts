@@ -1,9 +1,11 @@
 /**
  * A WebGPU device in Node through Dawn (npm `webgpu`). Picks whatever adapter the machine has
  * (Metal on a Mac, Vulkan elsewhere); on Linux with no GPU adapter it falls back by itself to the
- * SwiftShader Vulkan driver of an installed Chromium, and says so in `software`.
+ * SwiftShader Vulkan driver of an installed Chromium, and says so in `software`. Where Linux shows
+ * no GPU device node at all it goes to SwiftShader directly, so Dawn never probes Mesa's lavapipe
+ * (which it rejects, with a warning on stderr).
  */
-import { chmodSync, existsSync, mkdtempSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { deviceDescriptor } from '../gpu/device.js';
@@ -32,6 +34,23 @@ function ensureRuntimeDir(): void {
   if (dir && existsSync(dir)) return;
   process.env.XDG_RUNTIME_DIR = mkdtempSync(join(tmpdir(), 'rans-gemv-xdg-'));
   chmodSync(process.env.XDG_RUNTIME_DIR, 0o700);
+}
+
+/**
+ * Whether Linux shows a device node that a hardware GPU's Vulkan driver opens: a DRM render node,
+ * an NVIDIA device or WSL's /dev/dxg. Without one, the only Vulkan device is a CPU driver: Mesa's
+ * lavapipe, which Dawn rejects with a "Vulkan shaderUniform*ArrayDynamicIndexing required"
+ * warning on stderr, or SwiftShader.
+ */
+function linuxHasGpuNode(): boolean {
+  try {
+    if (readdirSync('/dev/dri').some((n) => n.startsWith('renderD'))) return true;
+  } catch { /* no DRM */ }
+  try {
+    return readdirSync('/dev').some((n) => /^nvidia\d+$/.test(n) || n === 'dxg');
+  } catch {
+    return true; // cannot tell: let the Vulkan loader look
+  }
 }
 
 // dawn.node crashes if the object create() returned is collected while a device lives.
@@ -70,14 +89,16 @@ export async function requestNodeDevice(options: { dawnFlags?: string[] } = {}):
   Object.assign(globalThis, (await loadDawn()).globals);
   ensureRuntimeDir();
   const flags = options.dawnFlags ?? ['disable-dawn-features=timestamp_quantization'];
+  const swiftShader = SWIFTSHADER_ICDS.find((p) => existsSync(p));
+  const driverChosen = Boolean(process.env.VK_ICD_FILENAMES || process.env.VK_DRIVER_FILES);
+  if (process.platform === 'linux' && !driverChosen && swiftShader && !linuxHasGpuNode()) {
+    process.env.VK_ICD_FILENAMES = swiftShader; // no GPU to find: skip lavapipe and its warning
+  }
   let adapter = await adapterFrom(flags);
   let software = false;
-  if (!adapter && process.platform === 'linux' && !process.env.VK_ICD_FILENAMES) {
-    const icd = SWIFTSHADER_ICDS.find((p) => existsSync(p));
-    if (icd) {
-      process.env.VK_ICD_FILENAMES = icd;
-      adapter = await adapterFrom(flags);
-    }
+  if (!adapter && process.platform === 'linux' && !process.env.VK_ICD_FILENAMES && !process.env.VK_DRIVER_FILES && swiftShader) {
+    process.env.VK_ICD_FILENAMES = swiftShader;
+    adapter = await adapterFrom(flags);
   }
   if (!adapter) {
     throw new DeviceError('NO_ADAPTER', 'no WebGPU adapter: install a GPU driver with Vulkan/Metal support, or Chromium (its SwiftShader driver) and libvulkan1 on Linux');
