@@ -17,7 +17,7 @@ export const APPLE_PEAK_GBPS: [RegExp, number][] = [
 export function peakBandwidth(description: string, override?: number): { gbps: number | null; source: string } {
   if (override) return { gbps: override, source: '--peak-gbps' };
   const hit = APPLE_PEAK_GBPS.find(([re]) => re.test(description));
-  return hit ? { gbps: hit[1], source: `Apple table (${hit[0].source})` } : { gbps: null, source: 'unknown (pass --peak-gbps)' };
+  return hit ? { gbps: hit[1], source: `Apple table (${hit[0].source})` } : { gbps: null, source: 'not known: pass --peak-gbps' };
 }
 
 export interface KernelMetrics {
@@ -55,6 +55,10 @@ export interface ShapeMetrics {
   neededSymbolsPerSec: number | null;
   /** Which bandwidth `neededSymbolsPerSec` assumes: the peak, or the q4 kernel's measured GB/s. */
   neededRateBasis: string;
+  /** Bytes the fused kernel reads less than q4 per product, % of q4's (negative: it reads more). */
+  bytesSavedVsQ4: number | null;
+  /** Decode-only throughput as a % of `neededSymbolsPerSec`: ≥ 100 keeps fused memory-bound. */
+  decodeRateOfNeeded: number | null;
   /** time(fused) / time(q4), median of per-round ratios; < 1 means fused wins. */
   fusedOverQ4: number | null;
   decodeOverQ4: number | null;
@@ -62,6 +66,26 @@ export interface ShapeMetrics {
 }
 
 const kernelOf = (r: ShapeResult, k: KernelId) => r.kernels.find((x) => x.kernel === k);
+
+/**
+ * Below this many bytes per product (q4's) a time is launch overhead, not the kernel: no verdict.
+ * stories260K's matrices (≤ 512×64, ≤ 20 KB) took 5–11 µs for every kernel on an H200.
+ */
+export const MIN_VERDICT_BYTES = 1 << 20;
+
+/**
+ * Fused against q4 in words: a winner only when the sizes are large enough to time the kernels
+ * rather than the launch, and when the two kernels' p10–p90 ranges do not overlap.
+ */
+export function verdict(r: ShapeResult, decodeRateOfNeeded: number | null): string {
+  const fused = kernelOf(r, 'fused'), q4 = kernelOf(r, 'q4');
+  const ratio = fused?.ratios?.vsQ4?.median;
+  if (!fused?.timing || !q4?.timing || ratio === undefined) return 'not measured';
+  if (q4.bytes < MIN_VERDICT_BYTES) return `no verdict: ${(q4.bytes / 1024).toFixed(1)} KiB per product is too small to time more than the launch`;
+  if (fused.timing.p10Ms <= q4.timing.p90Ms && q4.timing.p10Ms <= fused.timing.p90Ms) return 'no verdict: fused and q4 p10–p90 times overlap';
+  if (ratio <= 1) return `fused wins by ${((1 / ratio - 1) * 100).toFixed(0)} %`;
+  return `fused loses by ${((ratio - 1) * 100).toFixed(0)} %${decodeRateOfNeeded !== null ? `: decode reaches ${decodeRateOfNeeded.toFixed(1)} % of the rate it needs` : ''}`;
+}
 
 /** Metrics for one shape. */
 export function shapeMetrics(r: ShapeResult, peakGbps: number | null): ShapeMetrics {
@@ -80,17 +104,13 @@ export function shapeMetrics(r: ShapeResult, peakGbps: number | null): ShapeMetr
   // Per-round ratios (interleaved timing) are steadier than a ratio of two medians.
   const fusedOverQ4 = fused?.ratios?.vsQ4?.median ?? null;
   const decodeOverQ4 = decode?.ratios?.vsQ4?.median ?? null;
-  let verdict = 'not measured';
-  if (fusedOverQ4 !== null) {
-    verdict = fusedOverQ4 <= 1
-      ? `fused wins by ${((1 / fusedOverQ4 - 1) * 100).toFixed(0)} %`
-      : `fused loses by ${((fusedOverQ4 - 1) * 100).toFixed(0)} %${decodeRate !== null && needed !== null ? `: decode reaches ${((100 * decodeRate) / needed).toFixed(1)} % of the rate it needs` : ''}`;
-  }
+  const decodeRateOfNeeded = decodeRate !== null && needed !== null ? (100 * decodeRate) / needed : null;
+  const bytesSavedVsQ4 = fused && q4 && q4.bytes > 0 ? 100 * (1 - fused.bytes / q4.bytes) : null;
   return {
     name: r.shape.name, rows: r.shape.rows, cols: r.shape.cols, entropyBits: r.entropyBits, bitsPerWeight: r.bitsPerWeight,
     scaleBitsPerWeight: r.scaleBitsPerWeight, sqnrDb: r.sqnrDb, kernels, decodeSymbolsPerSec: decodeRate,
     neededSymbolsPerSec: needed, neededRateBasis: peakGbps ? 'peak bandwidth' : 'measured q4 bandwidth',
-    fusedOverQ4, decodeOverQ4, verdict,
+    bytesSavedVsQ4, decodeRateOfNeeded, fusedOverQ4, decodeOverQ4, verdict: verdict(r, decodeRateOfNeeded),
   };
 }
 

@@ -1,5 +1,5 @@
 /**
- * The self-contained HTML report: tables, verdicts and three charts (Chart.js inlined, data
+ * The self-contained HTML report: tables, verdicts and four charts (Chart.js inlined, data
  * inlined), so the file opens from disk with no network.
  */
 import { readFileSync } from 'node:fs';
@@ -43,8 +43,10 @@ table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;p
 </style></head><body>
 <h1>rans-gemv benchmark</h1>
 <p><b>Device:</b> ${esc(r.device.description)} · <b>runtime:</b> ${r.runtime} · <b>preset:</b> ${esc(r.preset)} · ${esc(r.date)}<br>
-<b>peak bandwidth:</b> ${r.device.peakGbps === null ? 'unknown' : `${r.device.peakGbps} GB/s`} (${esc(r.device.peakSource)}) · <b>features:</b> ${esc(r.device.features.join(', '))}</p>
+<b>peak bandwidth:</b> ${r.device.peakGbps === null ? esc(r.device.peakSource) : `${r.device.peakGbps} GB/s (${esc(r.device.peakSource)})`} · <b>features:</b> ${esc(r.device.features.join(', '))}</p>
 ${r.device.software ? '<p class="software">Every figure on this page is <b>software (SwiftShader)</b>: WebGPU on the CPU. Ratios between kernels are a rough instruction-count proxy; nothing here is a GPU time or a GPU bandwidth.</p>' : ''}
+<h2>Bandwidth saved vs decode throughput, per shape — ${esc(label)}</h2>
+<p>Fused wins only where both bars are high: bytes it reads less than q4, and the decode rate as a share of the rate that keeps it memory-bound (100 %).</p><div class="chart"><canvas id="saved"></canvas></div>
 <h2>Time per kernel per shape — ${esc(label)}</h2><div class="chart"><canvas id="time"></canvas></div>
 <h2>Decode throughput vs the rate that keeps fused memory-bound — ${esc(label)}</h2><div class="chart"><canvas id="rate"></canvas></div>
 <h2>Bytes per weight vs SQNR (stories260K weights)</h2><div class="chart"><canvas id="quality"></canvas></div>
@@ -56,7 +58,7 @@ ${r.device.software ? '<p class="software">Every figure on this page is <b>softw
 <h2>Method</h2>
 <p>Every kernel is verified against the CPU reference before it is timed. Warm-up ${r.config.warmup}, ${r.config.iterations} samples of ${r.config.dispatchesPerSample} products;
 GPU timestamps around the timed passes where available (the timer column), wall clock otherwise and always recorded; median and p10/p90.
-Weight buffers rotated through ≥ ${(r.config.rotateBytes / 2 ** 20).toFixed(0)} MiB per kernel. Bytes counted: everything a kernel must read (weights or streams, tables, scales, x).
+${r.config.rotateBytes > 0 ? `Weight buffers rotated through ≥ ${(r.config.rotateBytes / 2 ** 20).toFixed(0)} MiB per kernel, so that bandwidth is DRAM bandwidth.` : 'One copy of each weight buffer (not rotated): a matrix that fits the cache is timed from the cache.'} Bytes counted: everything a kernel must read (weights or streams, tables, scales, x).
 decode-then-q4 is timed in steady state (decoded once, then plain q4). The needed decode rate is 8·bandwidth / bits the fused kernel reads per weight.</p>
 <script>${chartJsSource()}</script>
 <script>
@@ -64,6 +66,10 @@ const R = ${data};
 const kernels = ['dense-f32', 'q4', 'fused', 'decode', 'decode-then-q4'];
 const colors = ['#888', '#1f77b4', '#d62728', '#ff7f0e', '#2ca02c'];
 const opts = (y, log) => ({ responsive: true, maintainAspectRatio: false, animation: false, scales: { y: { type: log ? 'logarithmic' : 'linear', title: { display: true, text: y } } } });
+new Chart(document.getElementById('saved'), { type: 'bar', data: { labels: R.shapes.map((s) => s.name), datasets: [
+  { label: 'bytes read less than q4 (%)', backgroundColor: '#2ca02c', data: R.shapes.map((s) => s.bytesSavedVsQ4 ?? null) },
+  { label: 'decode rate, % of what fused needs to stay memory-bound', backgroundColor: '#ff7f0e', data: R.shapes.map((s) => s.decodeRateOfNeeded ?? null) } ] },
+  options: opts('% (' + R.device.label + ')', false) });
 new Chart(document.getElementById('time'), { type: 'bar', data: { labels: R.shapes.map((s) => s.name),
   datasets: kernels.map((k, i) => ({ label: k, backgroundColor: colors[i], data: R.shapes.map((s) => s.kernels.find((x) => x.kernel === k)?.medianMs ?? null) })) },
   options: opts('ms per product (' + R.device.label + ')', true) });

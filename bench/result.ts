@@ -1,5 +1,5 @@
 /** The benchmark's JSON output (schema: bench/result.schema.json) and how it is assembled. */
-import type { Calibration } from '../src/gpu/auto.js';
+import type { Calibration, CalibrationEntry } from '../src/gpu/auto.js';
 import { peakBandwidth, projectTokensPerSec, shapeMetrics, type ShapeMetrics } from './metrics.js';
 import { KERNELS, type KernelId, type ShapeResult, type SuiteConfig } from './suite.js';
 import type { SweepPoint } from './sweep.js';
@@ -48,4 +48,16 @@ export function assembleResult(args: {
     sweep: args.sweep,
     calibration: { device: label, entries },
   };
+}
+
+/**
+ * A fresh calibration merged into the one already on disk for the same device: shapes measured
+ * now (rows × cols × vectors) replace theirs, the others stay, so a small run does not erase a
+ * full one. A file for another device is replaced.
+ */
+export function mergeCalibration(previous: Calibration | null, fresh: Calibration): Calibration {
+  if (!previous || previous.device !== fresh.device) return fresh;
+  const key = (e: CalibrationEntry) => `${e.rows}×${e.cols}×${e.vectors}`;
+  const measured = new Set(fresh.entries.map(key));
+  return { device: fresh.device, entries: [...previous.entries.filter((e) => !measured.has(key(e))), ...fresh.entries] };
 }

@@ -4,7 +4,7 @@
  * same suite through Dawn in Node), then writes bench-results/<date>-<device>.json, an HTML
  * report and a calibration file, and prints a summary table.
  */
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
@@ -12,7 +12,8 @@ import { llama2cMatrices } from '../src/io/llama2c.js';
 import { bundledModel, packageRoot } from '../src/paths.js';
 import { parseShapes, preset, type PresetName } from './presets.js';
 import { renderReport } from './report.js';
-import { assembleResult, type BenchResult } from './result.js';
+import { checkCalibration, type Calibration } from '../src/gpu/auto.js';
+import { assembleResult, mergeCalibration, type BenchResult } from './result.js';
 import { runSuite, type Shape, type ShapeResult, type Spread, type SuiteConfig } from './suite.js';
 import { quantizerSweep } from './sweep.js';
 
@@ -95,6 +96,19 @@ async function runInBrowser(o: Options) {
   }
 }
 
+/** The calibration file already written for this device, or null (none, or unreadable: said on stderr). */
+function readCalibration(file: string): Calibration | null {
+  if (!existsSync(file)) return null;
+  try {
+    const c = JSON.parse(readFileSync(file, 'utf8')) as Calibration;
+    checkCalibration(c);
+    return c;
+  } catch (e) {
+    console.error(`bench: replacing ${file}, which does not read as a calibration (${(e as Error).message})`);
+    return null;
+  }
+}
+
 function summary(r: BenchResult): string {
   const ratio = (x: Spread | null) => (x ? `${x.median.toFixed(2)} (${x.min.toFixed(2)}–${x.max.toFixed(2)})` : '–');
   const lines = [`\n${r.device.label} — ${r.runtime}, preset ${r.preset}`, `${'shape'.padEnd(28)} ${'kernel'.padEnd(15)} ${'median ms'.padStart(10)} ${'cpu ms'.padStart(9)} ${'GB/s'.padStart(7)}  ${'/dense (round min–max)'.padEnd(22)} ${'/q4 (round min–max)'.padEnd(20)} verified`];
@@ -135,9 +149,10 @@ const program = new Command('bench')
     const base = join(dir, `${stamp}-${slug}`);
     writeFileSync(`${base}.json`, `${JSON.stringify(result, null, 2)}\n`);
     writeFileSync(`${base}.html`, renderReport(result));
-    writeFileSync(join(dir, `calibration-${slug}.json`), `${JSON.stringify(result.calibration, null, 2)}\n`);
+    const calibrationFile = join(dir, `calibration-${slug}.json`);
+    writeFileSync(calibrationFile, `${JSON.stringify(mergeCalibration(readCalibration(calibrationFile), result.calibration), null, 2)}\n`);
     console.log(summary(result));
-    console.log(`\nwrote ${base}.json, ${base}.html and calibration-${slug}.json`);
+    console.log(`\nwrote ${base}.json, ${base}.html and ${calibrationFile} (merged with the shapes it had)`);
     if (result.shapes.some((s) => s.kernels.some((k) => !k.verified && !k.skipped))) {
       console.error('some kernels did not match the CPU reference: their timings were not taken');
       process.exitCode = 1;
