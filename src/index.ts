@@ -17,7 +17,7 @@ export type { WeightMatrix, MatrixEntry, ModelLayout, SkippedTensor } from './io
 export { openModel, loadModel, loadModelMatrices, MODEL_FORMATS, type ModelFormat, type ModelReader } from './io/formats.js';
 export { bytesSource, blobSource, type ByteSource } from './io/source.js';
 export { uploadMatrix, type GpuMatrix, type MatrixSource, type UploadOptions } from './gpu/upload.js';
-export { fusedMatVec, decodeOnGpu, readStreamStatus, recordDecodeOnly, uploadDense, denseMatVec, MAX_VECTORS, type MatVecMode, type MatVecOptions, type Activations, type GpuDenseMatrix } from './gpu/matvec.js';
+export { fusedMatVec, prepareMatVec, decodeOnGpu, readStreamStatus, recordDecodeOnly, uploadDense, denseMatVec, MAX_VECTORS, type MatVecMode, type MatVecOptions, type PrepareOptions, type Activations, type GpuDenseMatrix } from './gpu/matvec.js';
 export { verifyTensorOnGpu, type GpuCheck } from './gpu/verify.js';
 export { referenceAbsProducts, maxRelativeError, F32_PRODUCT_TOLERANCE, F16_PRODUCT_TOLERANCE } from './reference.js';
 export { chooseMode, setCalibration, getCalibration, checkCalibration, type Calibration, type CalibrationEntry } from './gpu/auto.js';

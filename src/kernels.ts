@@ -4,6 +4,6 @@
  * uniform packing, the constants shared by host and WGSL, and an uploaded matrix's internals.
  * @packageDocumentation
  */
-export { getKernel, bindGroup, kernelSource, reflectBindings, packUniform, KERNEL_FILES, type KernelName, type Kernel, type ReflectedBinding, type KernelVariant, type ActivationType, type ReductionVariant } from './gpu/kernels.js';
+export { getKernel, getKernelAsync, bindGroup, kernelSource, reflectBindings, packUniform, KERNEL_FILES, type KernelName, type Kernel, type ReflectedBinding, type KernelVariant, type ActivationType, type ReductionVariant } from './gpu/kernels.js';
 export { CODER, KERNEL, wgslPrelude } from './constants.js';
 export { packGroupParams, internals, type GpuMatrixInternals, type MatrixPart } from './gpu/upload.js';

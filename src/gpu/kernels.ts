@@ -127,26 +127,62 @@ export function reductionVariant(device: GPUDevice): ReductionVariant {
  * ```
  */
 export function getKernel(device: GPUDevice, kernel: KernelName, constants: Record<string, number> = {}, variant: KernelVariant = {}): Kernel {
-  const v: Required<KernelVariant> = { reduction: variant.reduction ?? reductionVariant(device), activations: variant.activations ?? 'f32' };
+  const { key, perDevice } = kernelSlot(device, kernel, constants, variant);
+  const hit = perDevice.get(key);
+  if (hit) return hit;
+  const { descriptor, layout, bindings } = pipelineDescriptor(device, kernel, constants, variant);
+  const k: Kernel = { name: kernel, pipeline: device.createComputePipeline(descriptor), layout, bindings };
+  perDevice.set(key, k);
+  return k;
+}
+
+/**
+ * {@link getKernel} compiled off the critical path (`createComputePipelineAsync`): call it ahead
+ * of the first product (see `prepareMatVec`), and `getKernel` then finds the pipeline cached.
+ *
+ * @example
+ * ```ts
+ * await getKernelAsync(device, 'q4', { VECTORS: 1 }); // compiled while the app does other work
+ * ```
+ */
+export async function getKernelAsync(device: GPUDevice, kernel: KernelName, constants: Record<string, number> = {}, variant: KernelVariant = {}): Promise<Kernel> {
+  const { key, perDevice } = kernelSlot(device, kernel, constants, variant);
+  const hit = perDevice.get(key);
+  if (hit) return hit;
+  const { descriptor, layout, bindings } = pipelineDescriptor(device, kernel, constants, variant);
+  const pipeline = await device.createComputePipelineAsync(descriptor);
+  // A getKernel call while this compiled may have cached its own pipeline: keep the first.
+  const k = perDevice.get(key) ?? { name: kernel, pipeline, layout, bindings };
+  perDevice.set(key, k);
+  return k;
+}
+
+/** The variant with its defaults resolved, and where its pipeline is cached. */
+function kernelSlot(device: GPUDevice, kernel: KernelName, constants: Record<string, number>, variant: KernelVariant) {
+  const v = resolveVariant(device, variant);
   const key = `${kernel}/${v.reduction}/${v.activations}/${JSON.stringify(Object.entries(constants).sort())}`;
   let perDevice = cache.get(device);
   if (!perDevice) cache.set(device, (perDevice = new Map()));
-  const hit = perDevice.get(key);
-  if (hit) return hit;
-  const code = kernelSource(kernel, v);
+  return { key, perDevice };
+}
+
+function resolveVariant(device: GPUDevice, variant: KernelVariant): Required<KernelVariant> {
+  return { reduction: variant.reduction ?? reductionVariant(device), activations: variant.activations ?? 'f32' };
+}
+
+function pipelineDescriptor(device: GPUDevice, kernel: KernelName, constants: Record<string, number>, variant: KernelVariant) {
+  const code = kernelSource(kernel, resolveVariant(device, variant));
   const bindings = reflectBindings(code);
   const layout = device.createBindGroupLayout({
     label: `rans-gemv ${kernel}`,
     entries: bindings.map((b) => ({ binding: b.binding, visibility: GPUShaderStage.COMPUTE, buffer: { type: b.type } })),
   });
-  const pipeline = device.createComputePipeline({
+  const descriptor: GPUComputePipelineDescriptor = {
     label: `rans-gemv ${kernel}`,
     layout: device.createPipelineLayout({ bindGroupLayouts: [layout] }),
     compute: { module: device.createShaderModule({ label: `rans-gemv ${kernel}`, code }), entryPoint: 'main', constants },
-  });
-  const k: Kernel = { name: kernel, pipeline, layout, bindings };
-  perDevice.set(key, k);
-  return k;
+  };
+  return { descriptor, layout, bindings };
 }
 
 /**

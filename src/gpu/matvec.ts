@@ -6,7 +6,7 @@ import { KERNEL } from '../constants.js';
 import { DeviceError, InvalidInputError, StreamError } from '../errors.js';
 import { chooseMode, getCalibration, type Calibration } from './auto.js';
 import { toF16Array } from '../quantize/half.js';
-import { bindGroup, getKernel, packUniform, reductionVariant, type ActivationType, type ReductionVariant } from './kernels.js';
+import { bindGroup, getKernel, getKernelAsync, packUniform, reductionVariant, type ActivationType, type KernelName, type KernelVariant, type ReductionVariant } from './kernels.js';
 import { alignedSize, internals, Q4_BUFFER_ALIGN, type GpuMatrix, type GpuMatrixInternals, type MatrixPart } from './upload.js';
 import { ownedScratch, ownedUniform, releaseOwned } from './owned.js';
 import { COPY_DST, COPY_SRC, MAP_READ, STORAGE } from './usage.js';
@@ -100,9 +100,17 @@ function streamConstants(m: GpuMatrixInternals) {
   return { PRECISION: m.geometry.precision, WG_SIZE: workgroupSize(m) };
 }
 
+/** A pipeline's name, WGSL override constants and variant: what getKernel / getKernelAsync take. */
+type KernelSpec = [KernelName, Record<string, number>, KernelVariant];
+
+const decodeSpec = (m: GpuMatrixInternals): KernelSpec => ['decode', streamConstants(m), {}];
+const xsumSpec = (activations: ActivationType): KernelSpec => ['xsum', {}, { activations }];
+const fusedSpec = (m: GpuMatrixInternals, vectors: number, activations: ActivationType): KernelSpec => ['fused', { ...streamConstants(m), VECTORS: vectors }, { activations }];
+const packSpec: KernelSpec = ['pack_f16', {}, {}];
+
 /** Records the GPU decode of every part into its `decoded` nibbles (allocated on first use). */
 function recordDecode(device: GPUDevice, m: GpuMatrixInternals, pass: GPUComputePassEncoder): void {
-  const kernel = getKernel(device, 'decode', streamConstants(m));
+  const kernel = getKernel(device, ...decodeSpec(m));
   pass.setPipeline(kernel.pipeline);
   for (const part of m.parts) {
     part.decoded ??= device.createBuffer({ label: 'rans-gemv decoded q4', size: alignedSize(part.rows * Math.ceil(m.cols / 8) * 4, Q4_BUFFER_ALIGN), usage: STORAGE | COPY_SRC });
@@ -113,12 +121,12 @@ function recordDecode(device: GPUDevice, m: GpuMatrixInternals, pass: GPUCompute
 }
 
 function recordFused(device: GPUDevice, m: GpuMatrixInternals, x: BufferRange, vectors: number, y: BufferRange, pass: GPUComputePassEncoder, activations: ActivationType): void {
-  const xsum = getKernel(device, 'xsum', {}, { activations });
+  const xsum = getKernel(device, ...xsumSpec(activations));
   const sumShape = ownedUniform(device, m, `xsum shape ${vectors}`, () => packUniform(xsum, 'shape', { cols: m.cols, group_size: m.groupSize, groups_per_row: m.groupsPerRow, vectors }));
   pass.setPipeline(xsum.pipeline);
   pass.setBindGroup(0, bindGroup(device, xsum, { shape: sumShape, x, sums: m.groupSums }));
   pass.dispatchWorkgroups(Math.ceil((m.groupsPerRow * vectors) / 64));
-  const kernel = getKernel(device, 'fused', { ...streamConstants(m), VECTORS: vectors }, { activations });
+  const kernel = getKernel(device, ...fusedSpec(m, vectors, activations));
   pass.setPipeline(kernel.pipeline);
   for (const part of m.parts) {
     const shape = ownedUniform(device, part, 'fused shape', () => streamUniform(m, kernel, part));
@@ -150,10 +158,17 @@ export function q4Words(groupSize: number, vectors: number): number {
   return 1;
 }
 
-function recordQ4(device: GPUDevice, m: GpuMatrixInternals, source: 'q4' | 'decoded', x: BufferRange, vectors: number, y: BufferRange, pass: GPUComputePassEncoder, activations: ActivationType): void {
+/** The q4 pipeline for M vectors, and how rows split over its workgroups. */
+function q4Spec(device: GPUDevice, m: GpuMatrixInternals, vectors: number, activations: ActivationType) {
   const words = q4Words(m.groupSize, vectors);
   const split = rowSplit(device, m.cols, 8 * words);
-  const kernel = getKernel(device, 'q4', { VECTORS: vectors, WORDS: words, ...split.constants }, { reduction: split.reduction, activations });
+  const spec: KernelSpec = ['q4', { VECTORS: vectors, WORDS: words, ...split.constants }, { reduction: split.reduction, activations }];
+  return { spec, split };
+}
+
+function recordQ4(device: GPUDevice, m: GpuMatrixInternals, source: 'q4' | 'decoded', x: BufferRange, vectors: number, y: BufferRange, pass: GPUComputePassEncoder, activations: ActivationType): void {
+  const { spec, split } = q4Spec(device, m, vectors, activations);
+  const kernel = getKernel(device, ...spec);
   pass.setPipeline(kernel.pipeline);
   for (const part of m.parts) {
     const shape = ownedUniform(device, part, 'q4 shape', () => packUniform(kernel, 'shape', {
@@ -226,7 +241,7 @@ function scratchFor(device: GPUDevice, owner: object, rows: number): GPUBuffer {
 
 /** Records the packing of `count` f32 values of `values` into f16 pairs in `packed`. */
 function recordPackF16(device: GPUDevice, owner: object, values: GPUBuffer, count: number, packed: BufferRange, pass: GPUComputePassEncoder): void {
-  const kernel = getKernel(device, 'pack_f16');
+  const kernel = getKernel(device, ...packSpec);
   const shape = ownedUniform(device, owner, `pack shape ${count}`, () => packUniform(kernel, 'shape', { count }));
   pass.setPipeline(kernel.pipeline);
   pass.setBindGroup(0, bindGroup(device, kernel, { shape, values, packed }));
@@ -389,6 +404,66 @@ export function fusedMatVec(device: GPUDevice, matrix: GpuMatrix, x: Activations
     }
     recordQ4(device, m, 'decoded', xBuf, vectors, y, pass, act);
   });
+}
+
+/** What {@link prepareMatVec} gets ready: the calls a runtime will make. */
+export interface PrepareOptions {
+  /** Modes the calls will use (default `['fused']`; `'auto'` prepares fused and decode-then-q4, and q4 when uploaded). */
+  modes?: MatVecMode[];
+  /** Vector counts M the calls will use (default `[1]`). */
+  vectors?: number[];
+  /** Activation types the calls will use (default `['f32']`). */
+  activations?: ActivationType[];
+}
+
+/**
+ * Gets a matrix ready for its first product: compiles every pipeline the given modes, vector
+ * counts and activation types will use with `createComputePipelineAsync` (off the critical path;
+ * pipelines are shared by every matrix of the same geometry), and for `decode-then-q4` runs the
+ * one-time decode now. Without it the first product compiles its shaders synchronously (on
+ * SwiftShader 1.7–2.6 s against ≈ 0.14 s for a warm call at 4096²).
+ *
+ * @example
+ * ```ts
+ * const m = uploadMatrix(device, { params: q, encoded });
+ * await prepareMatVec(device, m, { modes: ['fused'], vectors: [1, 4] });
+ * fusedMatVec(device, m, xBuf, { encoder, output: yBuf }); // compiles nothing
+ * ```
+ */
+export async function prepareMatVec(device: GPUDevice, matrix: GpuMatrix, options: PrepareOptions = {}): Promise<void> {
+  const m = internals(matrix);
+  checkMatrix(device, m);
+  const requested = options.modes ?? ['fused'];
+  for (const mode of requested) {
+    if (!['fused', 'decode-then-q4', 'q4', 'auto'].includes(mode)) throw new InvalidInputError('BAD_MODE', `unknown mode '${mode}'`);
+    if (mode === 'q4' && !m.hostQ4) throw new InvalidInputError('MODE_UNAVAILABLE', "mode 'q4' needs a matrix uploaded with { q4: true }");
+  }
+  const modes = new Set(requested.flatMap((mode): MatVecMode[] => (mode === 'auto' ? ['fused', 'decode-then-q4', ...(m.hostQ4 ? ['q4' as const] : [])] : [mode])));
+  const vectors = options.vectors ?? [1];
+  for (const v of vectors) {
+    if (!Number.isInteger(v) || v < 1 || v > MAX_VECTORS) throw new InvalidInputError('SHAPE_MISMATCH', `vectors must be integers in 1..${MAX_VECTORS}, got ${v}`);
+  }
+  const activations = options.activations ?? ['f32'];
+  for (const a of activations) {
+    if (a !== 'f32' && a !== 'f16') throw new InvalidInputError('BAD_ACTIVATIONS', `activations must be 'f32' or 'f16', got '${String(a)}'`);
+  }
+  const specs: KernelSpec[] = [];
+  for (const act of activations) {
+    if (act === 'f16') specs.push(packSpec);
+    for (const v of vectors) {
+      if (modes.has('fused')) specs.push(xsumSpec(act), fusedSpec(m, v, act));
+      if (modes.has('q4') || modes.has('decode-then-q4')) specs.push(q4Spec(device, m, v, act).spec);
+    }
+  }
+  if (modes.has('decode-then-q4')) specs.push(decodeSpec(m));
+  await Promise.all(specs.map((spec) => getKernelAsync(device, ...spec)));
+  if (modes.has('decode-then-q4') && !m.decodedReady) {
+    const encoder = device.createCommandEncoder({ label: 'rans-gemv decode for q4' });
+    recordDecodeOnly(device, matrix, encoder);
+    device.queue.submit([encoder.finish()]);
+    m.decodedReady = true;
+    await device.queue.onSubmittedWorkDone();
+  }
 }
 
 /**

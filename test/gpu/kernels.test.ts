@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { decodeOnGpu, denseMatVec, fusedMatVec, uploadDense, type MatVecMode } from '../../src/gpu/matvec.js';
+import { decodeOnGpu, denseMatVec, fusedMatVec, prepareMatVec, uploadDense, type MatVecMode } from '../../src/gpu/matvec.js';
 import { bindGroup, getKernel, kernelSource, KERNEL_FILES, reflectBindings, type KernelName } from '../../src/gpu/kernels.js';
 import { internals, uploadMatrix } from '../../src/gpu/upload.js';
 import { compressMatrix, type CompressedMatrix } from '../../src/pipeline.js';
@@ -128,6 +128,42 @@ describe('kernels on real WebGPU vs the CPU reference', () => {
     }
     for (const b of [xBuf, yBuf]) b.destroy();
     m.destroy();
+  });
+
+  it('prepareMatVec compiles every pipeline ahead (asynchronously) and decodes once: the first products compile nothing', async () => {
+    const { device } = gpu.get();
+    // A geometry no other test uses (precision 12, 100-symbol lanes), so no pipeline is cached.
+    const c = compress(37, 200, { symbolsPerLane: 100, precision: 12, seed: 99 });
+    const m = uploadMatrix(device, { params: c.quantized, encoded: c.encoded });
+    const counts = { sync: 0, async: 0 };
+    const { createComputePipeline, createComputePipelineAsync } = device;
+    const spy = device as unknown as Record<string, unknown>;
+    spy.createComputePipeline = (d: GPUComputePipelineDescriptor) => { counts.sync++; return createComputePipeline.call(device, d); };
+    spy.createComputePipelineAsync = (d: GPUComputePipelineDescriptor) => { counts.async++; return createComputePipelineAsync.call(device, d); };
+    try {
+      await expect(prepareMatVec(device, m, { modes: ['q4'] })).rejects.toMatchObject({ code: 'MODE_UNAVAILABLE' });
+      await expect(prepareMatVec(device, m, { vectors: [9] })).rejects.toMatchObject({ code: 'SHAPE_MISMATCH' });
+      await prepareMatVec(device, m, { modes: ['fused', 'decode-then-q4'], vectors: [1, 3], activations: ['f32', 'f16'] });
+      expect(counts.async).toBeGreaterThan(0);
+      expect(counts.sync).toBe(0);
+      expect(internals(m).decodedReady).toBe(true);
+      for (const v of [1, 3]) {
+        const x = randomX(v * 200, v), half = toF16(x);
+        for (const mode of ['fused', 'decode-then-q4'] as const) {
+          const y = await fusedMatVec(device, m, x, { mode });
+          expect(maxRelativeError(y, referenceMatVec(c.quantized, x), referenceAbsProducts(c.quantized, x)), `${mode} M=${v}`).toBeLessThan(F32_PRODUCT_TOLERANCE);
+          const yHalf = await fusedMatVec(device, m, half.bits, { mode });
+          expect(maxRelativeError(decodeParams(yHalf, 'f16'), referenceMatVec(c.quantized, half.values), referenceAbsProducts(c.quantized, half.values)), `${mode} M=${v} f16`).toBeLessThan(F16_PRODUCT_TOLERANCE);
+        }
+      }
+      expect(counts.sync).toBe(0); // every product found its pipeline compiled
+      await fusedMatVec(device, m, randomX(2 * 200, 2)); // M = 2 was not prepared: compiled now
+      expect(counts.sync).toBeGreaterThan(0);
+    } finally {
+      delete spy.createComputePipeline;
+      delete spy.createComputePipelineAsync;
+      m.destroy();
+    }
   });
 
   it('x and y at offsets in arena buffers (xOffset, outputOffset), f32 and f16, submit and encoder paths', async () => {
