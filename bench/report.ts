@@ -23,12 +23,12 @@ export function renderReport(r: BenchResult): string {
   const label = r.device.label;
   const rows = r.shapes.map((s) => {
     const ratio = (x: Spread | null) => (x ? `${num(x.median)} (${num(x.min)} – ${num(x.max)})` : '–');
-    const kernels = s.kernels.map((k) => `<tr><td>${k.kernel}</td><td>${num(k.medianMs, 3)}</td><td>${num(k.p10Ms, 3)} – ${num(k.p90Ms, 3)}</td><td>${k.timingSource ?? '–'}</td><td>${num(k.cpuMedianMs, 1)}</td><td>${ratio(k.vsDense)}</td><td>${ratio(k.vsQ4)}</td><td>${num(k.gbps)}</td><td>${num(k.pctOfPeak, 1)}</td><td>${k.skipped ? esc(k.skipped) : k.verified ? `yes (${sci(k.maxRelErr)})` : 'NO'}</td></tr>`).join('');
+    const kernels = s.kernels.map((k) => `<tr><td>${k.kernel}</td><td>${num(k.medianMs, 3)}</td><td>${num(k.p10Ms, 3)} – ${num(k.p90Ms, 3)}</td><td>${k.timingSource ?? '–'}</td><td>${num(k.cpuMedianMs, 1)}</td><td>${num(k.recordUs, 1)}</td><td>${ratio(k.vsDense)}</td><td>${ratio(k.vsQ4)}</td><td>${num(k.gbps)}</td><td>${num(k.pctOfPeak, 1)}</td><td>${k.skipped ? esc(k.skipped) : k.verified ? `yes (${sci(k.maxRelErr)})` : 'NO'}</td></tr>`).join('');
     return `<h3>${esc(s.name)} <small>${s.rows}×${s.cols}</small></h3>
 <p>entropy ${num(s.entropyBits, 3)} bits · coded ${num(s.bitsPerWeight, 3)} bits/weight + ${num(s.scaleBitsPerWeight, 3)} scale bits · SQNR ${num(s.sqnrDb)} dB ·
 decode ${sci(s.decodeSymbolsPerSec)} symbols/s vs needed ${sci(s.neededSymbolsPerSec)} (${esc(s.neededRateBasis)}) · fused/q4 ${num(s.fusedOverQ4)} · decode/q4 ${num(s.decodeOverQ4)}</p>
 <p class="verdict">${esc(s.verdict)}</p>
-<table><tr><th>kernel</th><th>median ms</th><th>p10 – p90 ms</th><th>timer</th><th>CPU ms</th><th>÷ dense f32, per round: median (min – max)</th><th>÷ q4, per round</th><th>GB/s</th><th>% of peak</th><th>verified vs CPU</th></tr>${kernels}</table>`;
+<table><tr><th>kernel</th><th>median ms</th><th>p10 – p90 ms</th><th>timer</th><th>CPU ms</th><th>record µs</th><th>÷ dense f32, per round: median (min – max)</th><th>÷ q4, per round</th><th>GB/s</th><th>% of peak</th><th>verified vs CPU</th></tr>${kernels}</table>`;
   }).join('\n');
   const proj = r.projections.map((p) => `<tr><td>${p.kernel}</td><td>${p.tokensPerSec === null ? '–' : p.tokensPerSec.toPrecision(3)}</td><td>${p.extrapolated ? 'extrapolated from the largest measured shape' : 'measured shapes'}</td></tr>`).join('');
   const sweep = r.sweep.map((p) => `<tr><td>${esc(p.label)}</td><td>${num(p.sqnrDb)}</td><td>${num(p.entropyBits, 3)}</td><td>${num(p.q4BytesPerWeight, 4)}</td><td>${num(p.ransBytesPerWeight, 4)}</td></tr>`).join('');

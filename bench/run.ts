@@ -111,10 +111,10 @@ function readCalibration(file: string): Calibration | null {
 
 function summary(r: BenchResult): string {
   const ratio = (x: Spread | null) => (x ? `${x.median.toFixed(2)} (${x.min.toFixed(2)}–${x.max.toFixed(2)})` : '–');
-  const lines = [`\n${r.device.label} — ${r.runtime}, preset ${r.preset}`, `${'shape'.padEnd(28)} ${'kernel'.padEnd(15)} ${'median ms'.padStart(10)} ${'cpu ms'.padStart(9)} ${'GB/s'.padStart(7)}  ${'/dense (round min–max)'.padEnd(22)} ${'/q4 (round min–max)'.padEnd(20)} verified`];
+  const lines = [`\n${r.device.label} — ${r.runtime}, preset ${r.preset}`, `${'shape'.padEnd(28)} ${'kernel'.padEnd(15)} ${'median ms'.padStart(10)} ${'cpu ms'.padStart(9)} ${'rec µs'.padStart(7)} ${'GB/s'.padStart(7)}  ${'/dense (round min–max)'.padEnd(22)} ${'/q4 (round min–max)'.padEnd(20)} verified`];
   for (const s of r.shapes) {
     for (const k of s.kernels) {
-      lines.push(`${s.name.padEnd(28)} ${k.kernel.padEnd(15)} ${(k.medianMs?.toFixed(3) ?? '–').padStart(10)} ${(k.cpuMedianMs?.toFixed(1) ?? '–').padStart(9)} ${(k.gbps?.toFixed(2) ?? '–').padStart(7)}  ${ratio(k.vsDense).padEnd(22)} ${ratio(k.vsQ4).padEnd(20)} ${k.skipped ? 'skipped' : k.verified ? 'yes' : 'NO'}`);
+      lines.push(`${s.name.padEnd(28)} ${k.kernel.padEnd(15)} ${(k.medianMs?.toFixed(3) ?? '–').padStart(10)} ${(k.cpuMedianMs?.toFixed(1) ?? '–').padStart(9)} ${(k.recordUs?.toFixed(1) ?? '–').padStart(7)} ${(k.gbps?.toFixed(2) ?? '–').padStart(7)}  ${ratio(k.vsDense).padEnd(22)} ${ratio(k.vsQ4).padEnd(20)} ${k.skipped ? 'skipped' : k.verified ? 'yes' : 'NO'}`);
     }
     lines.push(`${''.padEnd(28)} bits/w ${s.bitsPerWeight.toFixed(3)} (+${s.scaleBitsPerWeight.toFixed(3)} scales), SQNR ${s.sqnrDb.toFixed(2)} dB; fused/q4 ${s.fusedOverQ4?.toFixed(2) ?? '–'}, decode/q4 ${s.decodeOverQ4?.toFixed(2) ?? '–'}; ${s.verdict}`);
   }

@@ -65,6 +65,8 @@ export interface Timing {
    * a browser (the GPU process is another process).
    */
   cpuMedianMs: number | null;
+  /** Host time to record one product into an encoder (the library call a runtime makes per token), µs, median. */
+  recordMedianUs: number;
 }
 
 /** Ratios of a kernel's time to another kernel's, taken round by round (same conditions). */
@@ -174,6 +176,7 @@ async function timeInterleaved(device: GPUDevice, config: SuiteConfig, cpuClock:
   const timer = new SampleTimer(device, cpuClock);
   const samples = new Map<KernelId, Sample[]>(kernels.map((k) => [k.kernel, []]));
   const counters = new Map<KernelId, number>(kernels.map((k) => [k.kernel, 0]));
+  const recordUs = new Map<KernelId, number[]>(kernels.map((k) => [k.kernel, []]));
   try {
     const start = performance.now();
     for (let round = 0, timedRounds = 0; timedRounds < config.iterations; round++) {
@@ -183,7 +186,9 @@ async function timeInterleaved(device: GPUDevice, config: SuiteConfig, cpuClock:
         const s = await timer.sample(k.kernel, config.dispatchesPerSample, (encoder) => {
           const i = counters.get(k.kernel)!;
           counters.set(k.kernel, i + 1);
+          const t0 = performance.now();
           k.record(encoder, i);
+          if (!warming) recordUs.get(k.kernel)!.push((performance.now() - t0) * 1e3);
         });
         if (!warming) samples.get(k.kernel)!.push(s);
       }
@@ -202,6 +207,7 @@ async function timeInterleaved(device: GPUDevice, config: SuiteConfig, cpuClock:
       timing: {
         medianMs: percentile(xs, 0.5), p10Ms: percentile(xs, 0.1), p90Ms: percentile(xs, 0.9), source: useStamps ? 'timestamp' : 'wall',
         wallMedianMs: percentile(ss.map((s) => s.wallMs), 0.5), cpuMedianMs: cpu.every(Number.isFinite) ? percentile(cpu, 0.5) : null,
+        recordMedianUs: percentile(recordUs.get(kernel)!, 0.5),
       },
     });
   }

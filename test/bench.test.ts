@@ -38,6 +38,7 @@ describe('npm run bench (tiny preset, headless Chromium)', () => {
         expect(k.vsDense!.min).toBeLessThanOrEqual(k.vsDense!.median);
         expect(k.vsDense!.median).toBeLessThanOrEqual(k.vsDense!.max);
         expect(k.vsQ4!.median).toBeGreaterThan(0);
+        expect(k.recordUs, `${s.name} ${k.kernel} host µs per recorded product`).toBeGreaterThan(0);
       }
       expect(s.kernels.find((k) => k.kernel === 'dense-f32')!.vsDense).toEqual({ median: 1, min: 1, max: 1 });
       expect(s.fusedOverQ4).toBe(s.kernels.find((k) => k.kernel === 'fused')!.vsQ4!.median);
