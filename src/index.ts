@@ -5,7 +5,7 @@
 export * from './errors.js';
 export * from './quantize/types.js';
 export { quantize, dequantize, sqnrDb, groupAffineParams, checkMatrix, MatrixQuantizer, type QuantizeOptions } from './quantize/quantize.js';
-export { importMlx, exportMlx, importQ4_0, exportQ4_0, importQ4_1, exportQ4_1, packNibbles, type MlxQuantizedWeight } from './quantize/import.js';
+export { importMlx, exportMlx, importQ4_0, exportQ4_0, importQ4_1, exportQ4_1, importMlcQ4, exportMlcQ4, packNibbles, type MlxQuantizedWeight, type MlcQ4Weight } from './quantize/import.js';
 export { halfToF32, type ParamType } from './quantize/half.js';
 export { encodeIndices, decodeIndices, decodeTable, encodedBytes, STATE_LOWER_BOUND, type EncodedMatrix, type ProgressCallback } from './rans/codec.js';
 export { entropyBits, histogram, normalizeFrequencies } from './rans/frequencies.js';
@@ -15,7 +15,8 @@ export { compressMatrix, compressEntry, compressEntries, totalStats, DEFAULT_CHU
 export { referenceMatVec } from './reference.js';
 export type { WeightMatrix, MatrixEntry, ModelLayout, SkippedTensor } from './io/model.js';
 export { openModel, loadModel, loadModelMatrices, MODEL_FORMATS, type ModelFormat, type ModelReader } from './io/formats.js';
-export { bytesSource, blobSource, type ByteSource } from './io/source.js';
+export { bytesSource, blobSource, concatSource, type ByteSource, type ConcatSource, type SourcePart } from './io/source.js';
+export { mlcFilesSource, mlcLayout, mlcShardFiles, checkMlcConfig, MLC_CACHE_FILE, MLC_CONFIG_FILE, MLC_QUANTIZATIONS } from './io/mlc.js';
 export { uploadMatrix, type GpuMatrix, type MatrixSource, type UploadOptions } from './gpu/upload.js';
 export { fusedMatVec, prepareMatVec, decodeOnGpu, readStreamStatus, recordDecodeOnly, uploadDense, denseMatVec, MAX_VECTORS, type MatVecMode, type MatVecOptions, type PrepareOptions, type Activations, type GpuDenseMatrix } from './gpu/matvec.js';
 export { verifyTensorOnGpu, type GpuCheck } from './gpu/verify.js';

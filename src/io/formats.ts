@@ -7,6 +7,7 @@ import { ContainerError, InvalidInputError } from '../errors.js';
 import type { ContainerExtras } from '../container/container.js';
 import { ggufLayout, isGgufHead } from './gguf.js';
 import { llama2cModelLayout } from './llama2c.js';
+import { isMlcCacheHead, mlcLayout } from './mlc.js';
 import { containerExtras, entryMatrix, entryWeights, type ByteRegion, type ModelLayout, type WeightMatrix } from './model.js';
 import { isSafetensorsHead, parseSafetensors, safetensorsHeaderBytes } from './safetensors.js';
 import { bytesSource, type ByteSource } from './source.js';
@@ -30,6 +31,7 @@ export const MODEL_FORMATS: readonly ModelFormat[] = [
     },
   },
   { name: 'gguf', detect: isGgufHead, layout: ggufLayout },
+  { name: 'mlc', detect: isMlcCacheHead, layout: mlcLayout },
   {
     name: 'llama2c', detect: () => true,
     async layout(source, head) {

@@ -5,7 +5,7 @@
 import type { ContainerExtras } from '../container/container.js';
 import { ContainerError, InvalidInputError, RansGemvError } from '../errors.js';
 import { halfToF32, type ParamType } from '../quantize/half.js';
-import { importMlx, importQ4_0, importQ4_1 } from '../quantize/import.js';
+import { importMlcQ4, importMlx, importQ4_0, importQ4_1 } from '../quantize/import.js';
 import type { QuantizedMatrix } from '../quantize/types.js';
 import type { ByteSource } from './source.js';
 
@@ -27,17 +27,18 @@ export type FloatDType = 'F32' | 'F16' | 'BF16';
 export const FLOAT_DTYPE_BYTES: Record<FloatDType, number> = { F32: 4, F16: 2, BF16: 2 };
 
 /**
- * Where a matrix lies in a file: row-major floats, an MLX 4-bit triple, or GGUF Q4_0/Q4_1 blocks
- * (the last two imported losslessly).
+ * Where a matrix lies in a file: row-major floats, an MLX 4-bit triple, GGUF Q4_0/Q4_1 blocks or
+ * an MLC q4f16_1 pair (the 4-bit kinds imported losslessly).
  */
 export type MatrixEntry =
   | { kind: 'float'; name: string; rows: number; cols: number; dtype: FloatDType; data: ByteRegion }
   | { kind: 'mlx'; name: string; rows: number; cols: number; groupSize: number; paramType: ParamType; weight: ByteRegion; scales: ByteRegion; biases: ByteRegion }
-  | { kind: 'blocks'; name: string; rows: number; cols: number; blockType: 'Q4_0' | 'Q4_1'; data: ByteRegion };
+  | { kind: 'blocks'; name: string; rows: number; cols: number; blockType: 'Q4_0' | 'Q4_1'; data: ByteRegion }
+  | { kind: 'mlc'; name: string; rows: number; cols: number; groupSize: number; weight: ByteRegion; scales: ByteRegion };
 
 /** The byte regions an entry's data occupies. */
 export function entryRegions(e: MatrixEntry): ByteRegion[] {
-  return e.kind === 'mlx' ? [e.weight, e.scales, e.biases] : [e.data];
+  return e.kind === 'mlx' ? [e.weight, e.scales, e.biases] : e.kind === 'mlc' ? [e.weight, e.scales] : [e.data];
 }
 
 /** An f32 vector or array the model needs besides its matrices (norm weights). */
@@ -125,6 +126,10 @@ export function entryMatrix(e: MatrixEntry, region: (r: ByteRegion) => Uint8Arra
       return { name: e.name, rows: e.rows, cols: e.cols, kind: 'quantized', quantized: importBlocks(region(e.data), e.rows, e.cols) };
     }
     const w = aligned(e.weight);
+    if (e.kind === 'mlc') {
+      const quantized = importMlcQ4({ rows: e.rows, cols: e.cols, groupSize: e.groupSize, weight: new Uint32Array(w.buffer, w.byteOffset, w.length / 4), scales: u16(aligned(e.scales)) });
+      return { name: e.name, rows: e.rows, cols: e.cols, kind: 'quantized', quantized };
+    }
     const quantized = importMlx({
       rows: e.rows, cols: e.cols, groupSize: e.groupSize, paramType: e.paramType,
       weight: new Uint32Array(w.buffer, w.byteOffset, w.length / 4), scales: u16(aligned(e.scales)), biases: u16(aligned(e.biases)),

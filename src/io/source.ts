@@ -69,3 +69,46 @@ export function blobSource(blob: Blob, name = (blob as Blob & { name?: string })
     },
   };
 }
+
+/** Where one part of a {@link ConcatSource} lies in its address space. */
+export interface SourcePart { name: string; offset: number; size: number }
+
+/** Several files read as one address space: part i starts where part i − 1 ends. */
+export interface ConcatSource extends ByteSource {
+  readonly parts: readonly SourcePart[];
+}
+
+/**
+ * Sources read as one: how a model split into shard files (an MLC / WebLLM directory) is read by
+ * the same streaming code as a single file. A read may span parts.
+ *
+ * @example
+ * ```ts
+ * const all = concatSource('model/', [blobSource(cacheJson), blobSource(shard0), blobSource(shard1)]);
+ * ```
+ */
+export function concatSource(name: string, sources: ByteSource[]): ConcatSource {
+  const parts: SourcePart[] = [];
+  let size = 0;
+  for (const s of sources) { parts.push({ name: s.name, offset: size, size: s.size }); size += s.size; }
+  return {
+    name, size, parts,
+    async read(offset, length) {
+      checkRange(this, offset, length);
+      const whole = parts.findIndex((p) => offset >= p.offset && offset + length <= p.offset + p.size);
+      if (whole >= 0) return sources[whole].read(offset - parts[whole].offset, length); // no copy
+      const out = new Uint8Array(length);
+      for (let i = 0, done = 0; done < length; i++) {
+        const p = parts[i];
+        if (offset + done >= p.offset + p.size) continue;
+        const from = offset + done - p.offset, n = Math.min(length - done, p.size - from);
+        out.set(await sources[i].read(from, n), done);
+        done += n;
+      }
+      return out;
+    },
+    async close() {
+      for (const s of sources) await s.close?.();
+    },
+  };
+}

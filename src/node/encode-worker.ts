@@ -7,7 +7,7 @@ import { RansGemvError } from '../errors.js';
 import type { MatrixEntry } from '../io/model.js';
 import type { ByteSource } from '../io/source.js';
 import { compressEntries, dropIndices, type CompressOptions } from '../pipeline.js';
-import { fileSource } from './file.js';
+import { modelSource } from './file.js';
 
 /** A job: consecutive matrices of one file. */
 export interface EncodeJob { id: number; path: string; entries: MatrixEntry[]; options: CompressOptions; chunkBytes: number }
@@ -17,7 +17,7 @@ const sources = new Map<string, ByteSource>();
 parentPort!.on('message', async (job: EncodeJob) => {
   try {
     let source = sources.get(job.path);
-    if (!source) { source = fileSource(job.path); sources.set(job.path, source); }
+    if (!source) { source = modelSource(job.path); sources.set(job.path, source); }
     const total = job.entries.reduce((n, e) => n + e.rows * e.cols, 0);
     let last = 0;
     const all = await compressEntries(source, job.entries, job.options, (done) => {

@@ -13,7 +13,7 @@ import { openModel, type ModelReader } from '../io/formats.js';
 import { entryWeights, readExtras, type MatrixEntry, type SkippedTensor } from '../io/model.js';
 import { compressEntries, DEFAULT_CHUNK_BYTES, dropIndices, type CompressedMatrix, type CompressOptions, type EncodedResult } from '../pipeline.js';
 import type { EncodeJob } from './encode-worker.js';
-import { fileSink, fileSource } from './file.js';
+import { fileSink, modelSource } from './file.js';
 
 /** Progress of {@link encodeModelFile}. */
 export interface EncodeProgress {
@@ -137,7 +137,7 @@ class CompressPool {
 export async function encodeModelFile(input: string, output: string | null, options: EncodeFileOptions = {}): Promise<EncodeFileResult> {
   const { jobs = availableParallelism(), chunkBytes = DEFAULT_CHUNK_BYTES, onProgress, onOpen, ...compress } = options;
   if (!Number.isInteger(jobs) || jobs < 1) throw new InvalidInputError('BAD_JOBS', `jobs must be a positive integer, got ${jobs}`);
-  const source = fileSource(input);
+  const source = modelSource(input);
   const pool = jobs > 1 ? new CompressPool(jobs) : null;
   let sink: ReturnType<typeof fileSink> | null = null;
   try {

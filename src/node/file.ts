@@ -2,9 +2,11 @@
  * Node file access for the streaming readers and writers: positioned reads and writes through a
  * file descriptor, so files of any size the filesystem allows work in bounded memory.
  */
-import { closeSync, fstatSync, openSync, readSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync, statSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
 import { ContainerError } from '../errors.js';
-import { checkRange, type ByteSource } from '../io/source.js';
+import { checkMlcConfig, MLC_CACHE_FILE, MLC_CONFIG_FILE, mlcShardFiles, parseJson } from '../io/mlc.js';
+import { checkRange, concatSource, type ByteSource } from '../io/source.js';
 
 /**
  * A {@link ByteSource} over a file: positioned reads, nothing loaded up front. Reads are
@@ -80,4 +82,30 @@ export function fileSink(path: string): { write: (chunk: Uint8Array, position: n
     },
     close() { closeSync(fd); },
   };
+}
+
+/**
+ * The source of a model path: a file as {@link fileSource}, or an MLC / WebLLM model directory
+ * (`ndarray-cache.json` + shard files) as one source over the index and its shards, in the
+ * index's order. A directory's `mlc-chat-config.json` is checked when present.
+ *
+ * @example
+ * ```ts
+ * const reader = await openModel(modelSource('Llama-3-8B-Instruct-q4f16_1-MLC')); // format 'mlc'
+ * ```
+ */
+export function modelSource(path: string): ByteSource {
+  if (!statSync(path).isDirectory()) return fileSource(path);
+  const index = join(path, MLC_CACHE_FILE);
+  if (!existsSync(index)) throw new ContainerError('UNKNOWN_FORMAT', `a directory is read as an MLC model, and it has no ${MLC_CACHE_FILE}`, undefined, path);
+  const config = join(path, MLC_CONFIG_FILE);
+  if (existsSync(config)) checkMlcConfig(parseJson(readFileSync(config, 'utf8'), config), config);
+  const indexSource = fileSource(index);
+  if (indexSource.size > 64 << 20) throw new ContainerError('TOO_LARGE', `${indexSource.size} bytes is no index`, undefined, index);
+  const shards = mlcShardFiles(parseJson(readFileSync(index, 'utf8'), index), index).map((name) => {
+    const file = join(path, name);
+    if (!existsSync(file)) throw new ContainerError('MISSING_SHARDS', `shard ${name}, listed in ${MLC_CACHE_FILE}, is missing`, undefined, path);
+    return fileSource(file);
+  });
+  return concatSource(path, [indexSource, ...shards]);
 }

@@ -211,3 +211,63 @@ export function exportQ4_1(q: QuantizedMatrix): Uint8Array {
   }
   return out;
 }
+
+/** An MLC / WebLLM `q4f16_1` linear weight: `X.q_weight` and `X.q_scale` of `ndarray-cache.json`. */
+export interface MlcQ4Weight {
+  rows: number;
+  cols: number;
+  groupSize: number;
+  /** u32 [rows, cols/8]; weight k of a row is nibble k%8 (bits 4·(k%8)) of word k/8, q ∈ 0..14. */
+  weight: Uint32Array;
+  /** f16 [rows, cols/groupSize]. */
+  scales: Uint16Array;
+}
+
+/**
+ * Imports MLC `q4f16_1` weights (w = scale·(q − 7), q ∈ 0..14) as a `symmetric`
+ * {@link QuantizedMatrix} (w = scale·(q' − 8)) with q' = q + 1: the same values, bijectively.
+ * An index of 15, which MLC never writes, has no symmetric counterpart: `BAD_INDEX`.
+ *
+ * @example
+ * ```ts
+ * const q = importMlcQ4({ rows, cols, groupSize: 32, weight, scales }); // symmetric g32, lossless
+ * ```
+ */
+export function importMlcQ4(m: MlcQ4Weight): QuantizedMatrix {
+  const { rows, cols, groupSize } = m;
+  if (!(rows > 0 && cols > 0 && cols % 8 === 0 && cols % groupSize === 0)) {
+    throw new InvalidInputError('BAD_SHAPE', `q4f16_1 weights need cols divisible by 8 and by the group size, got ${rows}×${cols} g${groupSize}`);
+  }
+  checkKernelGroupSize(groupSize, 'q4f16_1 group size');
+  if (m.weight.length !== (rows * cols) / 8 || m.scales.length !== rows * groupsPerRow(cols, groupSize)) {
+    throw new InvalidInputError('SHAPE_MISMATCH', `q4f16_1 ${rows}×${cols} g${groupSize} needs ${(rows * cols) / 8} words and ${rows * groupsPerRow(cols, groupSize)} scales, got ${m.weight.length} and ${m.scales.length}`);
+  }
+  const indices = new Uint8Array(rows * cols);
+  for (let i = 0; i < indices.length; i++) {
+    const q = (m.weight[i >>> 3] >>> ((i & 7) * 4)) & 15;
+    if (q === 15) throw new InvalidInputError('BAD_INDEX', `q4f16_1 weight [${Math.floor(i / cols)}, ${i % cols}] has index 15 (q4f16_1 stores 0..14)`);
+    indices[i] = q + 1;
+  }
+  return { rows, cols, quantizer: 'symmetric', groupSize, paramType: 'f16', indices, scales: m.scales.slice(), biases: null };
+}
+
+/**
+ * Exports a `symmetric` f16 matrix with no index 0 to MLC `q4f16_1` (the inverse of
+ * {@link importMlcQ4}).
+ *
+ * @example
+ * ```ts
+ * const { weight, scales } = exportMlcQ4(importMlcQ4(w)); // the same words and scales
+ * ```
+ */
+export function exportMlcQ4(q: QuantizedMatrix): MlcQ4Weight {
+  if (q.quantizer !== 'symmetric' || q.paramType !== 'f16' || q.cols % 8 !== 0) {
+    throw new InvalidInputError('NOT_EXPORTABLE', 'only symmetric f16 matrices with cols divisible by 8 export to q4f16_1');
+  }
+  const weight = new Uint32Array((q.rows * q.cols) / 8);
+  for (let i = 0; i < q.indices.length; i++) {
+    if (q.indices[i] === 0) throw new InvalidInputError('NOT_EXPORTABLE', `index 0 at weight ${i} has no q4f16_1 counterpart (q − 7 ≥ −7)`);
+    weight[i >>> 3] |= (q.indices[i] - 1) << ((i & 7) * 4);
+  }
+  return { rows: q.rows, cols: q.cols, groupSize: q.groupSize, weight, scales: q.scales.slice() };
+}
