@@ -1,15 +1,8 @@
 /** Seeded synthetic data for benchmarks, tests and test pages. */
 
-/** mulberry32: small, fast, seeded; uniform in [0, 1). */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { rng } from '../src/rng.js';
+
+export { rng };
 
 /** Seeded Gaussian weights at LLM-like scale (σ = 0.02). */
 export function gaussianWeights(n: number, seed = 1): Float32Array {

@@ -228,6 +228,32 @@ program.command('generate')
     }
   });
 
+program.command('eval')
+  .description('model quality of a quantizer: mean KL(fp32 ‖ quantized) of next-token distributions, perplexity and top-1 agreement on seeded continuations the fp32 model samples, with all-in bits/weight (CPU)')
+  .option('--model <file>', 'llama2.c .bin checkpoint (default: bundled stories260K)')
+  .option('--group <n>', 'group size (32, 64, 128)', int, 64)
+  .addOption(quantizerOption())
+  .option('--precision <bits>', 'pair-table precision (11..12)', int)
+  .option('--lane-symbols <n>', 'target symbols per lane stream', int)
+  .option('--sequences <n>', 'continuations sampled', int, 16)
+  .option('--tokens <n>', 'tokens per continuation (≤ the model\'s seqLen; default 256 or seqLen)', int)
+  .option('--seed <n>', 'sampling seed', int, 1)
+  .addOption(quietOption())
+  .option('--json', 'print the result as JSON')
+  .action(async (o) => {
+    const { evaluateModel } = await import('../llm/eval.js');
+    const model = modelFromCheckpoint(new Uint8Array(readFileSync(o.model ?? bundledModel().model)), compressOptions(o));
+    const progress = startProgress({ label: 'eval', total: o.sequences, unit: 'sequences', quiet: o.quiet || o.json });
+    const r = await evaluateModel(model, { sequences: o.sequences, tokens: o.tokens, seed: o.seed, onSequence: (done) => progress.update(done) });
+    progress.stop();
+    if (o.json) {
+      console.log(JSON.stringify({ quantizer: o.quantizer, groupSize: o.group, ...r }, null, 2));
+      return;
+    }
+    console.log(`${o.quantizer} g${o.group}: KL(fp32 ‖ q) ${r.klDivergence.toFixed(4)} nats/token, perplexity ${r.perplexity.toFixed(3)} (fp32 ${r.fp32Perplexity.toFixed(3)}), top-1 agreement ${(100 * r.top1Agreement).toFixed(1)} %`);
+    console.log(`  ${r.bitsPerWeight.toFixed(3)} bits/weight all-in, SQNR ${r.sqnrDb?.toFixed(2) ?? '–'} dB; ${r.sequences} sequences, ${r.tokens} tokens, seed ${r.seed}`);
+  });
+
 try {
   await program.parseAsync();
 } catch (e) {
