@@ -1,5 +1,5 @@
 /**
- * The self-contained HTML report: tables, verdicts and four charts (Chart.js inlined, data
+ * The self-contained HTML report: tables, verdicts and five charts (Chart.js inlined, data
  * inlined), so the file opens from disk with no network.
  */
 import { readFileSync } from 'node:fs';
@@ -7,6 +7,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import type { BenchResult } from './result.js';
 import type { Spread } from './suite.js';
+import { SWEEP_EVAL } from './sweep.js';
 
 const esc = (s: string) => s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
 const num = (v: number | null | undefined, digits = 2) => (v === null || v === undefined || !Number.isFinite(v) ? '–' : v.toFixed(digits));
@@ -31,7 +32,7 @@ decode ${sci(s.decodeSymbolsPerSec)} symbols/s vs needed ${sci(s.neededSymbolsPe
 <table><tr><th>kernel</th><th>median ms</th><th>p10 – p90 ms</th><th>timer</th><th>CPU ms</th><th>record µs</th><th>÷ dense f32, per round: median (min – max)</th><th>÷ q4, per round</th><th>GB/s</th><th>% of peak</th><th>verified vs CPU</th></tr>${kernels}</table>`;
   }).join('\n');
   const proj = r.projections.map((p) => `<tr><td>${p.kernel}</td><td>${p.tokensPerSec === null ? '–' : p.tokensPerSec.toPrecision(3)}</td><td>${p.extrapolated ? 'extrapolated from the largest measured shape' : 'measured shapes'}</td></tr>`).join('');
-  const sweep = r.sweep.map((p) => `<tr><td>${esc(p.label)}</td><td>${num(p.sqnrDb)}</td><td>${num(p.entropyBits, 3)}</td><td>${num(p.q4BytesPerWeight, 4)}</td><td>${num(p.ransBytesPerWeight, 4)}</td></tr>`).join('');
+  const sweep = r.sweep.map((p) => `<tr><td>${esc(p.label)}</td><td>${num(p.sqnrDb)}</td><td>${num(p.entropyBits, 3)}</td><td>${num(p.q4BytesPerWeight, 4)}</td><td>${num(p.ransBytesPerWeight, 4)}</td><td>${num(p.klDivergence, 4)}</td></tr>`).join('');
   const data = JSON.stringify(r).replace(/</g, '\\u003c');
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>rans-gemv benchmark — ${esc(label)}</title>
@@ -50,11 +51,12 @@ ${r.device.software ? '<p class="software">Every figure on this page is <b>softw
 <h2>Time per kernel per shape — ${esc(label)}</h2><div class="chart"><canvas id="time"></canvas></div>
 <h2>Decode throughput vs the rate that keeps fused memory-bound — ${esc(label)}</h2><div class="chart"><canvas id="rate"></canvas></div>
 <h2>Bytes per weight vs SQNR (stories260K weights)</h2><div class="chart"><canvas id="quality"></canvas></div>
+<h2>Bits per weight (all-in, rANS-coded) vs KL to the fp32 model (stories260K, ${SWEEP_EVAL.sequences} seeded continuations × ${SWEEP_EVAL.tokens} tokens)</h2><div class="chart"><canvas id="kl"></canvas></div>
 <h2>Shapes</h2>${rows}
 <h2>Projected tokens/s, 8B Llama weight reads (32 layers + vocabulary) — ${esc(label)}</h2>
 <table><tr><th>kernel</th><th>tokens/s</th><th>basis</th></tr>${proj}</table>
 <h2>Quantizers (stories260K)</h2>
-<table><tr><th>quantizer</th><th>SQNR dB</th><th>entropy bits</th><th>q4 bytes/weight</th><th>rANS bytes/weight</th></tr>${sweep}</table>
+<table><tr><th>quantizer</th><th>SQNR dB</th><th>entropy bits</th><th>q4 bytes/weight</th><th>rANS bytes/weight</th><th>KL nats/token</th></tr>${sweep}</table>
 <h2>Method</h2>
 <p>Every kernel is verified against the CPU reference before it is timed. Warm-up ${r.config.warmup}, ${r.config.iterations} samples of ${r.config.dispatchesPerSample} products;
 GPU timestamps around the timed passes where available (the timer column), wall clock otherwise and always recorded; median and p10/p90.
@@ -82,6 +84,10 @@ new Chart(document.getElementById('quality'), { type: 'scatter', data: { dataset
   { label: 'rANS-coded', backgroundColor: '#d62728', pointRadius: 6, data: R.sweep.map((p) => ({ x: p.ransBytesPerWeight, y: p.sqnrDb, label: p.label })) } ] },
   options: { responsive: true, maintainAspectRatio: false, animation: false, scales: { x: { title: { display: true, text: 'bytes per weight (indices + scales)' } }, y: { title: { display: true, text: 'SQNR dB' } } },
     plugins: { tooltip: { callbacks: { label: (c) => c.raw.label + ': ' + c.raw.x.toFixed(4) + ' B/w, ' + c.raw.y.toFixed(2) + ' dB' } } } } });
+new Chart(document.getElementById('kl'), { type: 'scatter', data: { datasets: [
+  { label: 'rANS-coded', backgroundColor: '#d62728', pointRadius: 6, data: R.sweep.filter((p) => Number.isFinite(p.klDivergence)).map((p) => ({ x: 8 * p.ransBytesPerWeight, y: p.klDivergence, label: p.label })) } ] },
+  options: { responsive: true, maintainAspectRatio: false, animation: false, scales: { x: { title: { display: true, text: 'bits per weight, all-in' } }, y: { title: { display: true, text: 'KL(fp32 ‖ quantized), nats/token' } } },
+    plugins: { tooltip: { callbacks: { label: (c) => c.raw.label + ': ' + c.raw.x.toFixed(3) + ' b/w, KL ' + c.raw.y.toFixed(4) } } } } });
 document.body.dataset.chartsReady = 'true';
 </script>
 </body></html>

@@ -140,7 +140,7 @@ const program = new Command('bench')
     const { config: { shapes: _, ...config } } = run;
     const result = assembleResult({
       runtime: o.runtime, preset: run.name, description: run.description, software: run.software, features: run.features,
-      config, results: run.results, sweep: quantizerSweep(), peakGbps: o.peakGbps,
+      config, results: run.results, sweep: await quantizerSweep(), peakGbps: o.peakGbps,
     });
     const slug = result.device.label.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '') || 'device';
     const stamp = result.date.replace(/[:]/g, '-').replace(/\..*/, '');

@@ -55,7 +55,7 @@ describe('npm run bench (tiny preset, headless Chromium)', () => {
     expect(r.stderr).toContain('CHROME_PATH is set to /nonexistent/chrome');
   });
 
-  it('the HTML report opens from disk and draws its four charts', async () => {
+  it('the HTML report opens from disk and draws its five charts', async () => {
     const browser = await puppeteer.launch({ executablePath: findChrome(), headless: true, args: ['--no-sandbox', '--disable-background-networking', '--no-first-run'] });
     try {
       const page = await browser.newPage();
@@ -69,7 +69,7 @@ describe('npm run bench (tiny preset, headless Chromium)', () => {
         for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++;
         return n;
       }));
-      expect(inked.length).toBe(4);
+      expect(inked.length).toBe(5);
       for (const n of inked) expect(n).toBeGreaterThan(1000);
       const shot = await page.screenshot({ fullPage: true });
       expect(shot.length).toBeGreaterThan(10_000);
