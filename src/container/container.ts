@@ -62,6 +62,8 @@ export interface TensorToWrite {
   name: string;
   quantized: QuantizedMatrix;
   encoded: EncodedMatrix;
+  /** The indices' checksum when already known (a `CompressedMatrix` carries it); computed otherwise. */
+  indexCrc32?: number;
 }
 
 /** Quantization parameters of a matrix without its indices (which the streams hold). */
@@ -238,8 +240,8 @@ export class ContainerWriter {
 export function writeContainer(tensors: TensorToWrite[], extras: ContainerExtras = {}): Uint8Array {
   const chunks: [Uint8Array, number][] = [];
   const writer = new ContainerWriter((chunk, at) => chunks.push([chunk.slice(), at]));
-  for (const { name, quantized: { indices, ...params }, encoded } of tensors) {
-    writer.addTensor({ name, params, encoded, indexCrc32: indexChecksum(indices, params.rows, params.cols) });
+  for (const { name, quantized: { indices, ...params }, encoded, indexCrc32 } of tensors) {
+    writer.addTensor({ name, params, encoded, indexCrc32: indexCrc32 ?? indexChecksum(indices, params.rows, params.cols) });
   }
   for (const r of extras.raw ?? []) writer.addRaw(r);
   const out = new Uint8Array(writer.finish(extras.model));

@@ -9,7 +9,7 @@ import { uploadMatrix } from './upload.js';
 import { packNibbles } from '../quantize/import.js';
 import type { QuantizedMatrix } from '../quantize/types.js';
 import type { EncodedMatrix } from '../rans/codec.js';
-import { decodeParams, toF16Array } from '../quantize/half.js';
+import { halfToF32, toF16Array } from '../quantize/half.js';
 import { F16_PRODUCT_TOLERANCE, F32_PRODUCT_TOLERANCE, maxRelativeError, referenceAbsProducts, referenceMatVec } from '../reference.js';
 import type { ActivationType } from './kernels.js';
 
@@ -63,14 +63,14 @@ export async function verifyTensorOnGpu(device: GPUDevice, name: string, q: Quan
       const scale = referenceAbsProducts(q, x);
       // f16: the kernels multiply the f16-rounded x, so the reference does too.
       const xBits = toF16Array(x);
-      const xHalf = decodeParams(xBits, 'f16');
+      const xHalf = halfToF32(xBits, 'f16');
       const refHalf = referenceMatVec(q, xHalf);
       const scaleHalf = referenceAbsProducts(q, xHalf);
       for (const mode of ['fused', 'decode-then-q4', 'q4'] as const) {
         const err = maxRelativeError(await fusedMatVec(device, m, x, { mode }), ref, scale);
         out.push({ tensor: name, mode, vectors, activations: 'f32', maxRelErr: err, ok: err <= F32_PRODUCT_TOLERANCE });
         const yHalf = await fusedMatVec(device, m, xBits, { mode });
-        const errHalf = maxRelativeError(decodeParams(yHalf, 'f16'), refHalf, scaleHalf);
+        const errHalf = maxRelativeError(halfToF32(yHalf, 'f16'), refHalf, scaleHalf);
         out.push({ tensor: name, mode, vectors, activations: 'f16', maxRelErr: errHalf, ok: errHalf <= F16_PRODUCT_TOLERANCE });
       }
     }

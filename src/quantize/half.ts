@@ -98,18 +98,6 @@ export function halfToF32(bits: Uint16Array, type: ParamType, out: Float32Array 
   return out;
 }
 
-/**
- * Decodes a 16-bit parameter array of the given type into f32 values.
- *
- * @example
- * ```ts
- * const scales = decodeParams(q.scales, q.paramType);
- * ```
- */
-export function decodeParams(bits: Uint16Array, type: ParamType): Float32Array {
-  return halfToF32(bits, type);
-}
-
 const f64 = new Float64Array(1);
 const f64Hi = new Uint32Array(f64.buffer, 4, 1); // little-endian hosts (every WebGPU platform)
 
@@ -162,7 +150,7 @@ function f16ValueTable(): Float32Array {
 
 /**
  * Rounds every value to the nearest f16 and returns the bit patterns (the reverse of
- * `decodeParams(bits, 'f16')`).
+ * `halfToF32(bits, 'f16')`).
  *
  * @example
  * ```ts

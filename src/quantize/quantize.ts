@@ -4,7 +4,7 @@
  * exactly what the quantizer assumed.
  */
 import { InvalidInputError } from '../errors.js';
-import { decodeParams, f16Round, f16Value } from './half.js';
+import { halfToF32, f16Round, f16Value } from './half.js';
 import { GROUP_SIZES, QUANTIZERS, groupsPerRow, type QuantizedMatrix, type QuantizerKind } from './types.js';
 
 /** Options of {@link quantize}. */
@@ -292,8 +292,8 @@ function clampIndex(v: number): number {
 export function groupAffineParams(q: QuantizedMatrix): { scale: Float32Array; offset: Float32Array } {
   const gpr = groupsPerRow(q.cols, q.groupSize);
   const n = q.rows * gpr;
-  const s = decodeParams(q.scales, q.paramType);
-  const b = q.biases ? decodeParams(q.biases, q.paramType) : null;
+  const s = halfToF32(q.scales, q.paramType);
+  const b = q.biases ? halfToF32(q.biases, q.paramType) : null;
   const scale = new Float32Array(n), offset = new Float32Array(n);
   for (let i = 0; i < n; i++) {
     const p = q.quantizer === 'per-tensor' ? 0 : i;

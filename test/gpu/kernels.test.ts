@@ -8,7 +8,7 @@ import { packNibbles } from '../../src/quantize/import.js';
 import type { QuantizerKind } from '../../src/quantize/types.js';
 import { firstMismatch, rng, weights } from '../helpers.js';
 import { F16_PRODUCT_TOLERANCE, F32_PRODUCT_TOLERANCE, maxRelativeError, referenceAbsProducts, referenceMatVec } from '../../src/reference.js';
-import { decodeParams, toF16Array } from '../../src/quantize/half.js';
+import { halfToF32, toF16Array } from '../../src/quantize/half.js';
 import { useDevice } from './setup.js';
 
 const gpu = useDevice();
@@ -27,7 +27,7 @@ function randomX(n: number, seed: number): Float32Array<ArrayBuffer> {
 /** x rounded to f16: its bit patterns and the f32 values they stand for (what the kernels multiply). */
 function toF16(x: Float32Array): { bits: Uint16Array; values: Float32Array } {
   const bits = toF16Array(x);
-  return { bits, values: decodeParams(bits, 'f16') };
+  return { bits, values: halfToF32(bits, 'f16') };
 }
 
 async function checkAllModes(c: CompressedMatrix, vectors: number[], opts: { maxBindingBytes?: number } = {}) {
@@ -51,7 +51,7 @@ async function checkAllModes(c: CompressedMatrix, vectors: number[], opts: { max
         const yHalf = await fusedMatVec(device, m, half.bits, { mode });
         expect(yHalf).toBeInstanceOf(Uint16Array);
         expect(yHalf.length).toBe(ref.length);
-        expect(maxRelativeError(decodeParams(yHalf, 'f16'), refHalf, sumsHalf), `${mode} M=${v} f16`).toBeLessThan(F16_PRODUCT_TOLERANCE);
+        expect(maxRelativeError(halfToF32(yHalf, 'f16'), refHalf, sumsHalf), `${mode} M=${v} f16`).toBeLessThan(F16_PRODUCT_TOLERANCE);
       }
     }
     return internals(m).parts.length;
@@ -153,7 +153,7 @@ describe('kernels on real WebGPU vs the CPU reference', () => {
           const y = await fusedMatVec(device, m, x, { mode });
           expect(maxRelativeError(y, referenceMatVec(c.quantized, x), referenceAbsProducts(c.quantized, x)), `${mode} M=${v}`).toBeLessThan(F32_PRODUCT_TOLERANCE);
           const yHalf = await fusedMatVec(device, m, half.bits, { mode });
-          expect(maxRelativeError(decodeParams(yHalf, 'f16'), referenceMatVec(c.quantized, half.values), referenceAbsProducts(c.quantized, half.values)), `${mode} M=${v} f16`).toBeLessThan(F16_PRODUCT_TOLERANCE);
+          expect(maxRelativeError(halfToF32(yHalf, 'f16'), referenceMatVec(c.quantized, half.values), referenceAbsProducts(c.quantized, half.values)), `${mode} M=${v} f16`).toBeLessThan(F16_PRODUCT_TOLERANCE);
         }
       }
       expect(counts.sync).toBe(0); // every product found its pipeline compiled
@@ -192,8 +192,8 @@ describe('kernels on real WebGPU vs the CPU reference', () => {
     device.queue.submit([encoder.finish()]);
     await read.mapAsync(GPUMapMode.READ);
     const yHalf = new Uint16Array(read.getMappedRange().slice(0));
-    const xh = decodeParams(half, 'f16');
-    expect(maxRelativeError(decodeParams(yHalf, 'f16'), referenceMatVec(c.quantized, xh), referenceAbsProducts(c.quantized, xh))).toBeLessThan(F16_PRODUCT_TOLERANCE);
+    const xh = halfToF32(half, 'f16');
+    expect(maxRelativeError(halfToF32(yHalf, 'f16'), referenceMatVec(c.quantized, xh), referenceAbsProducts(c.quantized, xh))).toBeLessThan(F16_PRODUCT_TOLERANCE);
     const code = (f: () => unknown) => { try { f(); } catch (e) { return (e as { code?: string }).code; } return 'no error'; };
     expect(code(() => fusedMatVec(device, m, xs, { xOffset: 4, vectors: 2 }))).toBe('BAD_OFFSET');
     expect(code(() => fusedMatVec(device, m, xs, { xOffset: xAt, output: xs, outputOffset: 0, vectors: 2 }))).toBe('ALIASED_BUFFERS');
@@ -260,12 +260,12 @@ describe('kernels on real WebGPU vs the CPU reference', () => {
       device.queue.submit([encoder.finish()]);
       await read.mapAsync(GPUMapMode.READ);
       const y = new Uint16Array(read.getMappedRange().slice(0), 0, vectors * rows);
-      expect(maxRelativeError(decodeParams(y, 'f16'), ref, sums), mode).toBeLessThan(F16_PRODUCT_TOLERANCE);
+      expect(maxRelativeError(halfToF32(y, 'f16'), ref, sums), mode).toBeLessThan(F16_PRODUCT_TOLERANCE);
       read.destroy(); yBuf.destroy();
     }
     // A Float32Array x with activations: 'f16' is rounded on the host: the same products.
     const fromF32 = await fusedMatVec(device, m, randomX(vectors * cols, 12), { activations: 'f16' });
-    expect(maxRelativeError(decodeParams(fromF32, 'f16'), ref, sums)).toBeLessThan(F16_PRODUCT_TOLERANCE);
+    expect(maxRelativeError(halfToF32(fromF32, 'f16'), ref, sums)).toBeLessThan(F16_PRODUCT_TOLERANCE);
     // Too small an f16 output buffer, and f16 bits declared f32, are typed errors.
     const small = device.createBuffer({ size: yBytes - 4, usage: GPUBufferUsage.STORAGE });
     expect(() => fusedMatVec(device, m, xBuf, { encoder: device.createCommandEncoder(), output: small, activations: 'f16' })).toThrowError(expect.objectContaining({ code: 'SHAPE_MISMATCH' }));
