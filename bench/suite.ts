@@ -65,8 +65,6 @@ export interface Timing {
    * a browser (the GPU process is another process).
    */
   cpuMedianMs: number | null;
-  /** Host time to record one product into an encoder (the library call a runtime makes per token), µs, median. */
-  recordMedianUs: number;
 }
 
 /** Ratios of a kernel's time to another kernel's, taken round by round (same conditions). */
@@ -89,6 +87,8 @@ export interface KernelResult {
   /** Bytes the kernel must read per product. */
   bytes: number;
   gbps: number | null;
+  /** Host µs to record one product into an encoder (the call a runtime makes per token): {@link recordingCost}. */
+  recordUs?: number;
   /** Why the kernel was not run, when it was not. */
   skipped?: string;
 }
@@ -164,6 +164,21 @@ class SampleTimer {
   }
 }
 
+/** Products recorded per kernel to measure the host's recording cost. */
+const RECORD_CALLS = 200;
+
+/**
+ * Host µs per recorded product: {@link RECORD_CALLS} products recorded in a row into an encoder
+ * that is never submitted (one clock reading around them all: browsers coarsen performance.now()
+ * to 5–100 µs, more than one call takes).
+ */
+function recordingCost(device: GPUDevice, k: Timed): number {
+  const encoder = device.createCommandEncoder();
+  const t0 = performance.now();
+  for (let i = 0; i < RECORD_CALLS; i++) k.record(encoder, i);
+  return ((performance.now() - t0) / RECORD_CALLS) * 1e3;
+}
+
 /** A verified kernel ready to be timed: `record` records one product (i rotates weight copies). */
 interface Timed { kernel: KernelId; record: (encoder: GPUCommandEncoder, i: number) => void }
 
@@ -176,7 +191,6 @@ async function timeInterleaved(device: GPUDevice, config: SuiteConfig, cpuClock:
   const timer = new SampleTimer(device, cpuClock);
   const samples = new Map<KernelId, Sample[]>(kernels.map((k) => [k.kernel, []]));
   const counters = new Map<KernelId, number>(kernels.map((k) => [k.kernel, 0]));
-  const recordUs = new Map<KernelId, number[]>(kernels.map((k) => [k.kernel, []]));
   try {
     const start = performance.now();
     for (let round = 0, timedRounds = 0; timedRounds < config.iterations; round++) {
@@ -186,9 +200,7 @@ async function timeInterleaved(device: GPUDevice, config: SuiteConfig, cpuClock:
         const s = await timer.sample(k.kernel, config.dispatchesPerSample, (encoder) => {
           const i = counters.get(k.kernel)!;
           counters.set(k.kernel, i + 1);
-          const t0 = performance.now();
           k.record(encoder, i);
-          if (!warming) recordUs.get(k.kernel)!.push((performance.now() - t0) * 1e3);
         });
         if (!warming) samples.get(k.kernel)!.push(s);
       }
@@ -207,7 +219,6 @@ async function timeInterleaved(device: GPUDevice, config: SuiteConfig, cpuClock:
       timing: {
         medianMs: percentile(xs, 0.5), p10Ms: percentile(xs, 0.1), p90Ms: percentile(xs, 0.9), source: useStamps ? 'timestamp' : 'wall',
         wallMedianMs: percentile(ss.map((s) => s.wallMs), 0.5), cpuMedianMs: cpu.every(Number.isFinite) ? percentile(cpu, 0.5) : null,
-        recordMedianUs: percentile(recordUs.get(kernel)!, 0.5),
       },
     });
   }
@@ -324,6 +335,7 @@ export async function runSuite(device: GPUDevice, config: SuiteConfig, onProgres
       if (!t) continue;
       k.timing = t.timing;
       k.gbps = k.bytes / t.timing.medianMs / 1e6;
+      k.recordUs = recordingCost(device, timed.find((x) => x.kernel === k.kernel)!);
       k.ratios = { vsDense: roundRatios(samples, k.kernel, 'dense-f32'), vsQ4: roundRatios(samples, k.kernel, 'q4') };
     }
     cleanup.forEach((f) => f());

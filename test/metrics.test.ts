@@ -7,7 +7,7 @@ import type { KernelId, KernelResult, ShapeResult } from '../bench/suite.js';
 function kernel(kernel: KernelId, ms: number, bytes: number, spread = 0.01, vsQ4 = 1): KernelResult {
   return {
     kernel, verified: true, maxRelErr: 0, bytes, gbps: bytes / ms / 1e6,
-    timing: { medianMs: ms, p10Ms: ms - spread, p90Ms: ms + spread, source: 'timestamp', wallMedianMs: ms, cpuMedianMs: null, recordMedianUs: 5 },
+    timing: { medianMs: ms, p10Ms: ms - spread, p90Ms: ms + spread, source: 'timestamp', wallMedianMs: ms, cpuMedianMs: null },
     ratios: { vsDense: null, vsQ4: { median: vsQ4, min: vsQ4, max: vsQ4 } },
   };
 }
