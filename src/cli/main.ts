@@ -62,16 +62,21 @@ const program = new Command('rans-gemv')
 const quantizerOption = () => new Option('--quantizer <kind>', 'quantizer').choices(QUANTIZERS).default('affine');
 
 const jobsOption = () => new Option('--jobs <n>', 'worker threads (default: one per core); output is identical for any value').argParser(int);
+/** The quantizer and stream-layout options of analyze, encode and eval. */
+function addCompressOptions(command: Command): Command {
+  return command
+    .option('--group <n>', 'group size (32, 64, 128)', int, 64)
+    .addOption(quantizerOption())
+    .option('--precision <bits>', 'pair-table precision in bits (11..12)', int)
+    .option('--lane-symbols <n>', 'target symbols per lane stream', int)
+    .option('--tile-lanes <n>', 'lanes per tile (one workgroup), 1..256', int);
+}
+
 const quietOption = () => new Option('--quiet', 'no progress output');
 
-program.command('analyze')
+addCompressOptions(program.command('analyze'))
   .description('entropy, coded bits/weight with all metadata, overhead, scale bits and SQNR per 2-D tensor')
-  .argument('[model]', 'safetensors, GGUF or llama2.c .bin (default: the bundled stories260K)')
-  .option('--group <n>', 'group size (32, 64, 128)', int, 64)
-  .addOption(quantizerOption())
-  .option('--precision <bits>', 'pair-table precision in bits (11..12)', int)
-  .option('--lane-symbols <n>', 'target symbols per lane stream', int)
-  .option('--tile-lanes <n>', 'lanes per tile (one workgroup), 1..256', int)
+  .argument('[model]', 'safetensors, GGUF, llama2.c .bin or an MLC directory (default: the bundled stories260K)')
   .addOption(jobsOption())
   .addOption(quietOption())
   .option('--json', 'print { tensors, total, skipped } as JSON')
@@ -88,15 +93,10 @@ program.command('analyze')
     console.log(`\nindex histogram over all tensors (entropy of the pooled histogram ignores per-tensor tables):\n${histogramChart(total.histogram)}`);
   });
 
-program.command('encode')
+addCompressOptions(program.command('encode'))
   .description('write every 2-D weight tensor into an .rgmv container (streaming: memory is bounded by the largest tensors, not the file)')
-  .argument('<model>', 'safetensors, GGUF or llama2.c .bin')
+  .argument('<model>', 'safetensors, GGUF, llama2.c .bin or an MLC directory')
   .requiredOption('-o, --output <file>', 'container to write')
-  .option('--group <n>', 'group size (32, 64, 128)', int, 64)
-  .addOption(quantizerOption())
-  .option('--precision <bits>', 'pair-table precision in bits (11..12)', int)
-  .option('--lane-symbols <n>', 'target symbols per lane stream', int)
-  .option('--tile-lanes <n>', 'lanes per tile (one workgroup), 1..256', int)
   .addOption(jobsOption())
   .addOption(quietOption())
   .action(async (model: string, o) => {
@@ -228,13 +228,9 @@ program.command('generate')
     }
   });
 
-program.command('eval')
+addCompressOptions(program.command('eval'))
   .description('model quality of a quantizer: mean KL(fp32 ‖ quantized) of next-token distributions, perplexity and top-1 agreement on seeded continuations the fp32 model samples, with all-in bits/weight (CPU)')
   .option('--model <file>', 'llama2.c .bin checkpoint (default: bundled stories260K)')
-  .option('--group <n>', 'group size (32, 64, 128)', int, 64)
-  .addOption(quantizerOption())
-  .option('--precision <bits>', 'pair-table precision (11..12)', int)
-  .option('--lane-symbols <n>', 'target symbols per lane stream', int)
   .option('--sequences <n>', 'continuations sampled', int, 16)
   .option('--tokens <n>', 'tokens per continuation (≤ the model\'s seqLen; default 256 or seqLen)', int)
   .option('--seed <n>', 'sampling seed', int, 1)
