@@ -42,12 +42,17 @@ export function importMlx(m: MlxQuantizedWeight): QuantizedMatrix {
   if (m.scales.length !== rows * gpr || m.biases.length !== rows * gpr) {
     throw new InvalidInputError('SHAPE_MISMATCH', `MLX scales/biases need ${rows * gpr} entries, got ${m.scales.length}/${m.biases.length}`);
   }
-  const indices = new Uint8Array(rows * cols);
-  for (let i = 0; i < indices.length; i++) indices[i] = (m.weight[i >>> 3] >>> ((i & 7) * 4)) & 15;
   return {
-    rows, cols, quantizer: 'affine', groupSize, paramType: m.paramType, indices,
+    rows, cols, quantizer: 'affine', groupSize, paramType: m.paramType, indices: unpackNibbles(m.weight, rows * cols),
     scales: m.scales.slice(), biases: m.biases.slice(),
   };
+}
+
+/** The inverse of {@link packNibbles} for rows of whole words (cols divisible by 8): n indices. */
+function unpackNibbles(words: Uint32Array, n: number): Uint8Array {
+  const indices = new Uint8Array(n);
+  for (let i = 0; i < n; i++) indices[i] = (words[i >>> 3] >>> ((i & 7) * 4)) & 15;
+  return indices;
 }
 
 /**
@@ -105,6 +110,18 @@ function packBlockNibbles(indices: Uint8Array, from: number, out: Uint8Array, at
   for (let j = 0; j < 16; j++) out[at + j] = indices[from + j] | (indices[from + j + 16] << 4);
 }
 
+/** The 32-weight blocks of a rows × cols GGUF matrix, after checking that `blocks` holds exactly them. */
+function blockCount(type: 'Q4_0' | 'Q4_1', blockBytes: number, blocks: Uint8Array, rows: number, cols: number): number {
+  if (!(rows > 0 && cols > 0 && cols % 32 === 0)) {
+    throw new InvalidInputError('BAD_SHAPE', `${type} needs cols divisible by 32, got ${rows}×${cols}`);
+  }
+  const nBlocks = (rows * cols) / 32;
+  if (blocks.length !== nBlocks * blockBytes) {
+    throw new InvalidInputError('SHAPE_MISMATCH', `${type} data has ${blocks.length} bytes, shape ${rows}×${cols} needs ${nBlocks * blockBytes}`);
+  }
+  return nBlocks;
+}
+
 /** Bytes of one GGUF Q4_0 block: f16 d + 16 bytes holding 32 nibbles. */
 export const Q4_0_BLOCK_BYTES = 18;
 
@@ -118,13 +135,7 @@ export const Q4_0_BLOCK_BYTES = 18;
  * ```
  */
 export function importQ4_0(blocks: Uint8Array, rows: number, cols: number): QuantizedMatrix {
-  if (!(rows > 0 && cols > 0 && cols % 32 === 0)) {
-    throw new InvalidInputError('BAD_SHAPE', `Q4_0 needs cols divisible by 32, got ${rows}×${cols}`);
-  }
-  const nBlocks = (rows * cols) / 32;
-  if (blocks.length !== nBlocks * Q4_0_BLOCK_BYTES) {
-    throw new InvalidInputError('SHAPE_MISMATCH', `Q4_0 data has ${blocks.length} bytes, shape ${rows}×${cols} needs ${nBlocks * Q4_0_BLOCK_BYTES}`);
-  }
+  const nBlocks = blockCount('Q4_0', Q4_0_BLOCK_BYTES, blocks, rows, cols);
   const indices = new Uint8Array(rows * cols);
   const scales = new Uint16Array(nBlocks);
   for (let b = 0; b < nBlocks; b++) {
@@ -171,13 +182,7 @@ export const Q4_1_BLOCK_BYTES = 20;
  * ```
  */
 export function importQ4_1(blocks: Uint8Array, rows: number, cols: number): QuantizedMatrix {
-  if (!(rows > 0 && cols > 0 && cols % 32 === 0)) {
-    throw new InvalidInputError('BAD_SHAPE', `Q4_1 needs cols divisible by 32, got ${rows}×${cols}`);
-  }
-  const nBlocks = (rows * cols) / 32;
-  if (blocks.length !== nBlocks * Q4_1_BLOCK_BYTES) {
-    throw new InvalidInputError('SHAPE_MISMATCH', `Q4_1 data has ${blocks.length} bytes, shape ${rows}×${cols} needs ${nBlocks * Q4_1_BLOCK_BYTES}`);
-  }
+  const nBlocks = blockCount('Q4_1', Q4_1_BLOCK_BYTES, blocks, rows, cols);
   const indices = new Uint8Array(rows * cols);
   const scales = new Uint16Array(nBlocks), biases = new Uint16Array(nBlocks);
   for (let b = 0; b < nBlocks; b++) {
@@ -242,11 +247,10 @@ export function importMlcQ4(m: MlcQ4Weight): QuantizedMatrix {
   if (m.weight.length !== (rows * cols) / 8 || m.scales.length !== rows * groupsPerRow(cols, groupSize)) {
     throw new InvalidInputError('SHAPE_MISMATCH', `q4f16_1 ${rows}×${cols} g${groupSize} needs ${(rows * cols) / 8} words and ${rows * groupsPerRow(cols, groupSize)} scales, got ${m.weight.length} and ${m.scales.length}`);
   }
-  const indices = new Uint8Array(rows * cols);
+  const indices = unpackNibbles(m.weight, rows * cols);
   for (let i = 0; i < indices.length; i++) {
-    const q = (m.weight[i >>> 3] >>> ((i & 7) * 4)) & 15;
-    if (q === 15) throw new InvalidInputError('BAD_INDEX', `q4f16_1 weight [${Math.floor(i / cols)}, ${i % cols}] has index 15 (q4f16_1 stores 0..14)`);
-    indices[i] = q + 1;
+    if (indices[i] === 15) throw new InvalidInputError('BAD_INDEX', `q4f16_1 weight [${Math.floor(i / cols)}, ${i % cols}] has index 15 (q4f16_1 stores 0..14)`);
+    indices[i]++;
   }
   return { rows, cols, quantizer: 'symmetric', groupSize, paramType: 'f16', indices, scales: m.scales.slice(), biases: null };
 }
@@ -264,10 +268,8 @@ export function exportMlcQ4(q: QuantizedMatrix): MlcQ4Weight {
   if (q.quantizer !== 'symmetric' || q.paramType !== 'f16' || q.cols % 8 !== 0) {
     throw new InvalidInputError('NOT_EXPORTABLE', 'only symmetric f16 matrices with cols divisible by 8 export to q4f16_1');
   }
-  const weight = new Uint32Array((q.rows * q.cols) / 8);
-  for (let i = 0; i < q.indices.length; i++) {
-    if (q.indices[i] === 0) throw new InvalidInputError('NOT_EXPORTABLE', `index 0 at weight ${i} has no q4f16_1 counterpart (q − 7 ≥ −7)`);
-    weight[i >>> 3] |= (q.indices[i] - 1) << ((i & 7) * 4);
-  }
+  const zero = q.indices.indexOf(0);
+  if (zero >= 0) throw new InvalidInputError('NOT_EXPORTABLE', `index 0 at weight ${zero} has no q4f16_1 counterpart (q − 7 ≥ −7)`);
+  const weight = packNibbles(q.indices.map((v) => v - 1), q.rows, q.cols);
   return { rows: q.rows, cols: q.cols, groupSize: q.groupSize, weight, scales: q.scales.slice() };
 }
