@@ -201,6 +201,11 @@ function hostValues(x: Activations): Float32Array | Uint16Array | null {
   return x instanceof Float32Array ? x : f16Bits(x);
 }
 
+/** Throws unless `act` is an activation type. */
+function checkActivationType(act: unknown): asserts act is ActivationType {
+  if (act !== 'f32' && act !== 'f16') throw new InvalidInputError('BAD_ACTIVATIONS', `activations must be 'f32' or 'f16', got '${String(act)}'`);
+}
+
 /** How a call stores x and y: `options.activations`, else what a host x's type says. */
 function activationsOf(x: Activations, options: MatVecOptions): ActivationType {
   const isBuffer = typeof x === 'object' && x !== null && typeof (x as GPUBuffer).size === 'number' && typeof (x as GPUBuffer).usage === 'number';
@@ -209,7 +214,7 @@ function activationsOf(x: Activations, options: MatVecOptions): ActivationType {
   }
   const fromType = f16Bits(x) ? 'f16' : 'f32';
   const act = options.activations ?? fromType;
-  if (act !== 'f32' && act !== 'f16') throw new InvalidInputError('BAD_ACTIVATIONS', `activations must be 'f32' or 'f16', got '${String(act)}'`);
+  checkActivationType(act);
   if (act === 'f32' && fromType === 'f16') throw new InvalidInputError('BAD_ACTIVATIONS', "a Uint16Array or Float16Array x holds f16 values: activations must be 'f16'");
   return act;
 }
@@ -363,6 +368,23 @@ function checkMatrix(device: GPUDevice, m: GpuMatrixInternals): void {
   if (m.lost) throw new DeviceError('DEVICE_LOST', 'the device holding the matrix was lost or destroyed');
 }
 
+/** Throws unless `mode` is a mode this matrix can run (`q4` needs the plain nibbles uploaded). */
+function checkMode(m: GpuMatrixInternals, mode: string): void {
+  if (!['fused', 'decode-then-q4', 'q4', 'auto'].includes(mode)) throw new InvalidInputError('BAD_MODE', `unknown mode '${mode}'`);
+  if (mode === 'q4' && !m.hostQ4) throw new InvalidInputError('MODE_UNAVAILABLE', "mode 'q4' needs a matrix uploaded with { q4: true }");
+}
+
+/**
+ * decode-then-q4's one-time decode in a submission of its own: the queue runs it before anything
+ * submitted later, so the matrix is ready for good.
+ */
+function submitDecode(device: GPUDevice, m: GpuMatrixInternals): void {
+  const encoder = device.createCommandEncoder({ label: 'rans-gemv decode for q4' });
+  recordDecodeOnly(device, m, encoder);
+  device.queue.submit([encoder.finish()]);
+  m.decodedReady = true;
+}
+
 /**
  * y = W·x for M ≤ 8 vectors ([M, cols] → [M, rows]), W compressed on the GPU.
  *
@@ -384,23 +406,21 @@ export function fusedMatVec(device: GPUDevice, matrix: GpuMatrix, x: Activations
   const m = internals(matrix);
   checkMatrix(device, m);
   const requested = options.mode ?? 'fused';
-  if (!['fused', 'decode-then-q4', 'q4', 'auto'].includes(requested)) throw new InvalidInputError('BAD_MODE', `unknown mode '${requested}'`);
+  checkMode(m, requested);
   const mode = requested === 'auto'
     ? chooseMode(options.calibration ?? getCalibration(device), m.rows, m.cols, vectorsIn(x, m.cols, options), m.hostQ4)
     : requested;
-  if (mode === 'q4' && !m.hostQ4) throw new InvalidInputError('MODE_UNAVAILABLE', "mode 'q4' needs a matrix uploaded with { q4: true }");
+  checkMode(m, mode);
   return runProduct(device, m, m.rows, m.cols, x, options, (xBuf, vectors, y, pass, act) => {
     if (mode === 'fused') return recordFused(device, m, xBuf, vectors, y, pass, act);
     if (mode === 'q4') return recordQ4(device, m, 'q4', xBuf, vectors, y, pass, act);
     if (!m.decodedReady) {
-      if (options.encoder) {
-        // The caller submits its encoder late, or never: decode now in a submission of our own.
-        // The queue runs it before anything submitted later, so the matrix is ready for good.
-        const own = device.createCommandEncoder({ label: 'rans-gemv decode for q4' });
-        recordDecodeOnly(device, m, own);
-        device.queue.submit([own.finish()]);
-      } else recordDecode(device, m, pass); // submitted by runProduct before it returns
-      m.decodedReady = true;
+      // The caller submits its encoder late, or never: decode now in a submission of our own.
+      if (options.encoder) submitDecode(device, m);
+      else {
+        recordDecode(device, m, pass); // submitted by runProduct before it returns
+        m.decodedReady = true;
+      }
     }
     recordQ4(device, m, 'decoded', xBuf, vectors, y, pass, act);
   });
@@ -434,19 +454,14 @@ export async function prepareMatVec(device: GPUDevice, matrix: GpuMatrix, option
   const m = internals(matrix);
   checkMatrix(device, m);
   const requested = options.modes ?? ['fused'];
-  for (const mode of requested) {
-    if (!['fused', 'decode-then-q4', 'q4', 'auto'].includes(mode)) throw new InvalidInputError('BAD_MODE', `unknown mode '${mode}'`);
-    if (mode === 'q4' && !m.hostQ4) throw new InvalidInputError('MODE_UNAVAILABLE', "mode 'q4' needs a matrix uploaded with { q4: true }");
-  }
+  for (const mode of requested) checkMode(m, mode);
   const modes = new Set(requested.flatMap((mode): MatVecMode[] => (mode === 'auto' ? ['fused', 'decode-then-q4', ...(m.hostQ4 ? ['q4' as const] : [])] : [mode])));
   const vectors = options.vectors ?? [1];
   for (const v of vectors) {
     if (!Number.isInteger(v) || v < 1 || v > MAX_VECTORS) throw new InvalidInputError('SHAPE_MISMATCH', `vectors must be integers in 1..${MAX_VECTORS}, got ${v}`);
   }
   const activations = options.activations ?? ['f32'];
-  for (const a of activations) {
-    if (a !== 'f32' && a !== 'f16') throw new InvalidInputError('BAD_ACTIVATIONS', `activations must be 'f32' or 'f16', got '${String(a)}'`);
-  }
+  activations.forEach(checkActivationType);
   const specs: KernelSpec[] = [];
   for (const act of activations) {
     if (act === 'f16') specs.push(packSpec);
@@ -458,10 +473,7 @@ export async function prepareMatVec(device: GPUDevice, matrix: GpuMatrix, option
   if (modes.has('decode-then-q4')) specs.push(decodeSpec(m));
   await Promise.all(specs.map((spec) => getKernelAsync(device, ...spec)));
   if (modes.has('decode-then-q4') && !m.decodedReady) {
-    const encoder = device.createCommandEncoder({ label: 'rans-gemv decode for q4' });
-    recordDecodeOnly(device, matrix, encoder);
-    device.queue.submit([encoder.finish()]);
-    m.decodedReady = true;
+    submitDecode(device, m);
     await device.queue.onSubmittedWorkDone();
   }
 }
