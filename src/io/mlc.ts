@@ -22,6 +22,11 @@ export const MLC_QUANTIZATIONS = ['q4f16_1', 'q0f16', 'q0f32'] as const;
 /** The index JSON is read whole: larger than this is not an index. */
 const MAX_CACHE_BYTES = 64 << 20;
 
+/** Throws `TOO_LARGE` for an index file too large to be one (it is read whole). */
+export function checkMlcIndexSize(size: number, file: string): void {
+  if (size > MAX_CACHE_BYTES) fail('TOO_LARGE', `${size} bytes, over the ${MAX_CACHE_BYTES} an index may have`, file);
+}
+
 /** Bytes per element as stored, by ndarray-cache dtype (`f32-to-bf16` records store f32 as bf16). */
 const DTYPE_BYTES: Record<string, number> = { uint32: 4, float16: 2, float32: 4, bfloat16: 2 };
 
@@ -91,7 +96,7 @@ export async function mlcLayout(source: ByteSource): Promise<ModelLayout> {
     fail('MISSING_SHARDS', `an MLC ${MLC_CACHE_FILE} is read with its shard files: open the directory (modelSource(dir) in Node, mlcFilesSource(files) in a browser)`, source.name);
   }
   const index = parts![0];
-  if (index.size > MAX_CACHE_BYTES) fail('TOO_LARGE', `${index.name} has ${index.size} bytes, over the ${MAX_CACHE_BYTES} an index may have`, source.name);
+  checkMlcIndexSize(index.size, index.name);
   let json: unknown;
   try {
     json = JSON.parse(new TextDecoder().decode(await source.read(0, index.size)));
@@ -167,7 +172,7 @@ export async function mlcLayout(source: ByteSource): Promise<ModelLayout> {
 export async function mlcFilesSource(files: File[]): Promise<ConcatSource> {
   const byName = new Map(files.map((f) => [f.name, f]));
   const index = byName.get(MLC_CACHE_FILE) ?? fail('MISSING_SHARDS', `no ${MLC_CACHE_FILE} among the ${files.length} files`, 'files');
-  if (index.size > MAX_CACHE_BYTES) fail('TOO_LARGE', `${index.size} bytes, over the ${MAX_CACHE_BYTES} an index may have`, MLC_CACHE_FILE);
+  checkMlcIndexSize(index.size, MLC_CACHE_FILE);
   const config = byName.get(MLC_CONFIG_FILE);
   if (config) checkMlcConfig(parseJson(await config.text(), MLC_CONFIG_FILE), MLC_CONFIG_FILE);
   const shards = mlcShardFiles(parseJson(await index.text(), MLC_CACHE_FILE), MLC_CACHE_FILE);

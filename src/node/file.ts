@@ -5,7 +5,7 @@
 import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { ContainerError } from '../errors.js';
-import { checkMlcConfig, MLC_CACHE_FILE, MLC_CONFIG_FILE, mlcShardFiles, parseJson } from '../io/mlc.js';
+import { checkMlcConfig, checkMlcIndexSize, MLC_CACHE_FILE, MLC_CONFIG_FILE, mlcShardFiles, parseJson } from '../io/mlc.js';
 import { checkRange, concatSource, type ByteSource } from '../io/source.js';
 
 /**
@@ -101,7 +101,7 @@ export function modelSource(path: string): ByteSource {
   const config = join(path, MLC_CONFIG_FILE);
   if (existsSync(config)) checkMlcConfig(parseJson(readFileSync(config, 'utf8'), config), config);
   const indexSource = fileSource(index);
-  if (indexSource.size > 64 << 20) throw new ContainerError('TOO_LARGE', `${indexSource.size} bytes is no index`, undefined, index);
+  checkMlcIndexSize(indexSource.size, index);
   const shards = mlcShardFiles(parseJson(readFileSync(index, 'utf8'), index), index).map((name) => {
     const file = join(path, name);
     if (!existsSync(file)) throw new ContainerError('MISSING_SHARDS', `shard ${name}, listed in ${MLC_CACHE_FILE}, is missing`, undefined, path);
