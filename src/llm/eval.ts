@@ -104,12 +104,12 @@ export async function evaluateModel(model: LlamaModel, options: EvalOptions = {}
     const ref = new LlamaRuntime(model, fp32), q = new LlamaRuntime(model, quant);
     let token = BOS;
     for (let pos = 0; pos < tokens; pos++) {
-      const p = logSoftmax(await ref.forward(token, pos));
-      const lq = logSoftmax(await q.forward(token, pos));
+      const refLogits = await ref.forward(token, pos), qLogits = await q.forward(token, pos);
+      if (argmax(refLogits) === argmax(qLogits)) agree++;
+      const p = logSoftmax(refLogits), lq = logSoftmax(qLogits);
       let d = 0;
       for (let i = 0; i < p.length; i++) d += Math.exp(p[i]) * (p[i] - lq[i]);
       kl += d;
-      if (argmax(Float32Array.from(p)) === argmax(Float32Array.from(lq))) agree++;
       token = sample(p, next());
       nll -= lq[token];
       nllFp32 -= p[token];
