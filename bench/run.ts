@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { llama2cMatrices } from '../src/io/llama2c.js';
+import { DEFAULT_SYMBOLS_PER_LANE, TARGET_LANES_PER_TILE } from '../src/rans/layout.js';
 import { bundledModel, packageRoot } from '../src/paths.js';
 import { parseShapes, preset, type PresetName } from './presets.js';
 import { renderReport } from './report.js';
@@ -130,8 +131,8 @@ const program = new Command('bench')
   .option('--group <n>', 'quantization group size', int)
   .option('--iterations <n>', 'timed rounds (each round times every kernel once, interleaved)', int)
   .option('--vectors <n>', 'activation vectors per product (1: token generation; up to 8: a batch)', int)
-  .option('--lane-symbols <n>', 'stream layout: target weights per lane (default 1024)', int)
-  .option('--tile-lanes <n>', 'stream layout: lanes per tile, one workgroup (default 64)', int)
+  .option('--lane-symbols <n>', `stream layout: target weights per lane (default ${DEFAULT_SYMBOLS_PER_LANE})`, int)
+  .option('--tile-lanes <n>', `stream layout: lanes per tile, one workgroup (default ${TARGET_LANES_PER_TILE})`, int)
   .option('--peak-gbps <n>', 'the device\'s peak DRAM bandwidth, GB/s', int)
   .option('--software', 'force SwiftShader')
   .option('--out <dir>', 'where results go', 'bench-results')
