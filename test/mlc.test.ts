@@ -6,7 +6,7 @@ import { decodeTensor, readContainer } from '../src/container/container.js';
 import { RansGemvError } from '../src/errors.js';
 import { openModel } from '../src/io/formats.js';
 import { mlcFilesSource } from '../src/io/mlc.js';
-import { bytesSource } from '../src/io/source.js';
+import { bytesSource, concatSource } from '../src/io/source.js';
 import { encodeModelFile } from '../src/node/encode.js';
 import { modelSource } from '../src/node/file.js';
 import { halfToF32, toF16Array } from '../src/quantize/half.js';
@@ -65,6 +65,9 @@ const root = mkdtempSync(join(tmpdir(), 'rans-gemv-mlc-'));
 const model = join(root, 'tiny-q4f16_1-MLC');
 writeMlc(model, shards);
 
+/** A source with readInto, as Node's fileSource has. */
+const sourceWithReadInto = (bytes: Uint8Array, name: string) => ({ ...bytesSource(bytes, name), async readInto(offset: number, target: Uint8Array) { target.set(bytes.subarray(offset, offset + target.length)); return target; } });
+
 const failure = async (p: Promise<unknown> | (() => unknown)): Promise<RansGemvError> => {
   try { await (typeof p === 'function' ? p() : p); } catch (e) { expect(e).toBeInstanceOf(RansGemvError); return e as RansGemvError; }
   throw new Error('no error');
@@ -102,6 +105,17 @@ describe('MLC / WebLLM q4f16_1 directories', () => {
       }
     }
     expect(byName.get('model.embed_tokens.weight')!.quantizer).toBe('affine'); // floats are quantized
+  });
+
+  it('a concatenated source reads and reads into buffers within and across parts, as one file would', async () => {
+    const all = Uint8Array.from({ length: 100 }, (_, i) => i);
+    const files = [all.subarray(0, 10), all.subarray(10, 10), all.subarray(10, 60), all.subarray(60)].map((b, i) => sourceWithReadInto(b, `p${i}`));
+    const src = concatSource('parts', files);
+    for (const [at, n] of [[0, 10], [12, 30], [5, 60], [59, 2], [0, 100], [100, 0]]) {
+      expect(await src.read(at, n)).toEqual(all.subarray(at, at + n));
+      expect(await src.readInto!(at, new Uint8Array(n))).toEqual(all.subarray(at, at + n));
+    }
+    expect((await failure(src.read(95, 6))).code).toBe('TRUNCATED');
   });
 
   it('hostile directories get typed errors naming the file (and tensor)', async () => {

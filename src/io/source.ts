@@ -91,11 +91,13 @@ export function concatSource(name: string, sources: ByteSource[]): ConcatSource 
   const parts: SourcePart[] = [];
   let size = 0;
   for (const s of sources) { parts.push({ name: s.name, offset: size, size: s.size }); size += s.size; }
+  // The part that holds [offset, offset + length) whole, or −1 when the range spans parts.
+  const partOf = (offset: number, length: number) => parts.findIndex((p) => offset >= p.offset && offset + length <= p.offset + p.size);
   return {
     name, size, parts,
     async read(offset, length) {
       checkRange(this, offset, length);
-      const whole = parts.findIndex((p) => offset >= p.offset && offset + length <= p.offset + p.size);
+      const whole = partOf(offset, length);
       if (whole >= 0) return sources[whole].read(offset - parts[whole].offset, length); // no copy
       const out = new Uint8Array(length);
       for (let i = 0, done = 0; done < length; i++) {
@@ -106,6 +108,15 @@ export function concatSource(name: string, sources: ByteSource[]): ConcatSource 
         done += n;
       }
       return out;
+    },
+    // Present so that the streaming encoder reuses its row buffer, as it does with one file.
+    async readInto(offset, target) {
+      checkRange(this, offset, target.length);
+      const whole = partOf(offset, target.length);
+      const inner = whole >= 0 ? sources[whole].readInto : undefined;
+      if (inner) return inner.call(sources[whole], offset - parts[whole].offset, target);
+      target.set(await this.read(offset, target.length));
+      return target;
     },
     async close() {
       for (const s of sources) await s.close?.();

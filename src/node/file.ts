@@ -100,12 +100,12 @@ export function modelSource(path: string): ByteSource {
   if (!existsSync(index)) throw new ContainerError('UNKNOWN_FORMAT', `a directory is read as an MLC model, and it has no ${MLC_CACHE_FILE}`, undefined, path);
   const config = join(path, MLC_CONFIG_FILE);
   if (existsSync(config)) checkMlcConfig(parseJson(readFileSync(config, 'utf8'), config), config);
-  const indexSource = fileSource(index);
-  checkMlcIndexSize(indexSource.size, index);
+  checkMlcIndexSize(statSync(index).size, index);
+  // Every shard is checked before any file is opened, so a missing one leaks no descriptor.
   const shards = mlcShardFiles(parseJson(readFileSync(index, 'utf8'), index), index).map((name) => {
     const file = join(path, name);
     if (!existsSync(file)) throw new ContainerError('MISSING_SHARDS', `shard ${name}, listed in ${MLC_CACHE_FILE}, is missing`, undefined, path);
-    return fileSource(file);
+    return file;
   });
-  return concatSource(path, [indexSource, ...shards]);
+  return concatSource(path, [index, ...shards].map(fileSource));
 }
