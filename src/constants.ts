@@ -48,6 +48,24 @@ export const KERNEL = {
   MAX_Q4_WORDS: 4,
 } as const;
 
+/**
+ * The entropy-constrained quantizer `ecsq` (docs/FORMAT.md, "ecsq"): a weight is an integer v
+ * times its row's step. Index i ≠ ESCAPE_INDEX stands for v = i − ZERO_INDEX (|v| ≤ 7); the escape
+ * index stands for |v| ≥ 8, whose value is the next entry of the lane's escape list, coded in
+ * nibbles: the first holds the sign (bit 3) and min(|v| − 8, 7) (bits 0–2); at 7 the rest
+ * |v| − 15 follows in base-8 digits, low first, bit 3 set on every digit but the last.
+ */
+export const ECSQ = {
+  ESCAPE_INDEX: 0,
+  ZERO_INDEX: 8,
+  /** Smallest |v| that is an escape. */
+  ESCAPE_MIN: 8,
+  ESCAPE_SIGN_BIT: 8,
+  ESCAPE_DIGIT_MASK: 7,
+  /** Most continuation nibbles a value may have (|v| < 2^31): decoders stop there, whatever the data says. */
+  ESCAPE_MAX_DIGITS: 11,
+} as const;
+
 // Couplings. The fused kernel passes its segment partials (one f32 per lane and vector) through
 // the decode table's workgroup memory once decoding is over: the smallest table must hold them.
 if ((1 << CODER.MIN_PRECISION) < KERNEL.MAX_LANES_PER_TILE * KERNEL.MAX_VECTORS) {
@@ -68,6 +86,6 @@ if (CODER.MAX_PRECISION > 12 || CODER.TABLE_OFFSET_MASK !== 2 ** CODER.TABLE_PAI
  * ```
  */
 export function wgslPrelude(): string {
-  const lines = Object.entries({ ...CODER, ...KERNEL }).map(([name, value]) => `const ${name}: u32 = ${value}u;`);
+  const lines = Object.entries({ ...CODER, ...KERNEL, ...ECSQ }).map(([name, value]) => `const ${name}: u32 = ${value}u;`);
   return `// Generated from src/constants.ts (the one source of these numbers).\n${lines.join('\n')}\n`;
 }

@@ -8,6 +8,7 @@ import type { ByteSource } from './io/source.js';
 import { energyToDb, MatrixQuantizer, type QuantizeOptions } from './quantize/quantize.js';
 import { paramCount, type QuantizedMatrix } from './quantize/types.js';
 import { encodedBytes, encodeIndices, type EncodedMatrix, type ProgressCallback } from './rans/codec.js';
+import { escapeBytes, laneEscapes } from './rans/escapes.js';
 import { entropyBits, histogram } from './rans/frequencies.js';
 import type { LayoutOptions } from './rans/layout.js';
 
@@ -24,8 +25,12 @@ export interface MatrixStats {
   bitsPerWeight: number;
   /** bitsPerWeight over entropy, in %. */
   overheadPct: number;
-  /** f16/bf16 scales and biases, bits/weight. */
+  /** f16/bf16 scales and biases (`ecsq`: row steps), bits/weight. */
   scaleBitsPerWeight: number;
+  /** `ecsq`: escape lists (per-lane counts and value codes), bits/weight, included in `bitsPerWeight`; 0 otherwise. */
+  escapeBitsPerWeight: number;
+  /** `ecsq`: the step scale s (row step = s·RMS of the row); null otherwise. */
+  stepScale: number | null;
   /** SQNR of the quantizer in dB; null for imported (already quantized) weights. */
   sqnrDb: number | null;
   /** Count of each index value 0..15. */
@@ -57,6 +62,7 @@ function encodeAndMeasure(name: string, quantized: QuantizedMatrix, quantizer: M
   const { rows, cols } = quantized;
   const counts = histogram(quantized.indices);
   const encoded = encodeIndices(quantized.indices, rows, cols, quantized.groupSize, options, onProgress, counts);
+  if (quantized.quantizer === 'ecsq') encoded.escapes = laneEscapes(encoded.geometry, quantized.indices, quantized.escapes ?? new Int32Array(0));
   const weights = rows * cols;
   const h = entropyBits(counts);
   const bpw = (encodedBytes(encoded) * 8) / weights;
@@ -71,6 +77,8 @@ function encodeAndMeasure(name: string, quantized: QuantizedMatrix, quantizer: M
       name, rows, cols, quantizer: quantized.quantizer, groupSize: quantized.groupSize,
       entropyBits: h, bitsPerWeight: bpw, overheadPct: h > 0 ? (bpw / h - 1) * 100 : Infinity,
       scaleBitsPerWeight: (params * (quantized.biases ? 2 : 1) * 16) / weights,
+      escapeBitsPerWeight: encoded.escapes ? (escapeBytes(encoded.escapes) * 8) / weights : 0,
+      stepScale: quantized.stepScale ?? null,
       sqnrDb: energy ? energyToDb(energy) : null,
       histogram: Array.from(counts),
     },
@@ -203,12 +211,13 @@ export function dropIndices(c: CompressedMatrix): EncodedResult {
 export function totalStats(all: Pick<CompressedMatrix, 'stats' | 'energy'>[]): MatrixStats {
   const weights = all.reduce((n, c) => n + c.stats.rows * c.stats.cols, 0);
   const hist = new Array<number>(16).fill(0);
-  let entropy = 0, coded = 0, scaleBits = 0, signal = 0, noise = 0;
+  let entropy = 0, coded = 0, scaleBits = 0, escapeBits = 0, signal = 0, noise = 0;
   for (const { stats: s, energy } of all) {
     const n = s.rows * s.cols;
     entropy += s.entropyBits * n;
     coded += s.bitsPerWeight * n;
     scaleBits += s.scaleBitsPerWeight * n;
+    escapeBits += s.escapeBitsPerWeight * n;
     s.histogram.forEach((c, i) => (hist[i] += c));
     signal += energy?.signal ?? NaN;
     noise += energy?.noise ?? NaN;
@@ -217,6 +226,7 @@ export function totalStats(all: Pick<CompressedMatrix, 'stats' | 'energy'>[]): M
   return {
     name: 'total', rows: weights, cols: 1, quantizer: all[0]?.stats.quantizer ?? '', groupSize: all[0]?.stats.groupSize ?? 0,
     entropyBits: h, bitsPerWeight: bpw, overheadPct: (bpw / h - 1) * 100, scaleBitsPerWeight: scaleBits / weights,
+    escapeBitsPerWeight: escapeBits / weights, stepScale: null,
     sqnrDb: Number.isNaN(signal) ? null : energyToDb({ signal, noise }), histogram: hist,
   };
 }

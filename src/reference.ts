@@ -1,32 +1,29 @@
 /**
- * CPU reference GEMV: the oracle for every GPU result. Dequantizes with the f32 group
- * parameters the kernels use and accumulates in f64.
+ * CPU reference GEMV: the oracle for every GPU result. Dequantizes with the f16/bf16
+ * parameters the kernels use (dequantizeRows) and accumulates in f64.
  */
 import { InvalidInputError } from './errors.js';
-import { groupAffineParams } from './quantize/quantize.js';
-import { groupsPerRow, type QuantizedMatrix } from './quantize/types.js';
+import { dequantizeRows } from './quantize/quantize.js';
+import type { QuantizedMatrix } from './quantize/types.js';
 
 /** Σ_k W[r, k]·x[m, k] (or Σ_k |W[r, k]·x[m, k]|) for every row r and vector m, in f64. */
 function products(q: QuantizedMatrix, x: ArrayLike<number>, absolute: boolean): Float64Array {
-  const { rows, cols, groupSize, indices } = q;
+  const { rows, cols } = q;
   if (x.length === 0 || x.length % cols !== 0) {
     throw new InvalidInputError('SHAPE_MISMATCH', `x has ${x.length} elements, not a multiple of ${cols} columns`);
   }
   const m = x.length / cols;
-  const { scale, offset } = groupAffineParams(q);
-  const gpr = groupsPerRow(cols, groupSize);
   const y = new Float64Array(m * rows);
-  for (let r = 0; r < rows; r++) {
+  dequantizeRows(q, (r, w) => {
     for (let v = 0; v < m; v++) {
       let acc = 0;
       for (let c = 0; c < cols; c++) {
-        const p = r * gpr + Math.floor(c / groupSize);
-        const t = (scale[p] * indices[r * cols + c] + offset[p]) * x[v * cols + c];
+        const t = w[c] * x[v * cols + c];
         acc += absolute ? Math.abs(t) : t;
       }
       y[v * rows + r] = acc;
     }
-  }
+  });
   return y;
 }
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { CODER, KERNEL, wgslPrelude } from '../src/constants.js';
+import { CODER, ECSQ, KERNEL, wgslPrelude } from '../src/constants.js';
 import { kernelSource, KERNEL_FILES, type KernelName } from '../src/gpu/kernels.js';
 import { q4Words } from '../src/gpu/matvec.js';
 import { WGSL_FILES } from '../src/gpu/shaders.generated.js';
@@ -7,11 +7,11 @@ import { decodeTable } from '../src/rans/codec.js';
 import { cumulative, pairFrequencies } from '../src/rans/frequencies.js';
 
 describe('constants shared by TypeScript and WGSL', () => {
-  const names = Object.keys({ ...CODER, ...KERNEL });
+  const names = Object.keys({ ...CODER, ...KERNEL, ...ECSQ });
 
   it('the prelude declares every shared constant with its TypeScript value', () => {
     const prelude = wgslPrelude();
-    for (const [name, value] of Object.entries({ ...CODER, ...KERNEL })) expect(prelude).toContain(`const ${name}: u32 = ${value}u;`);
+    for (const [name, value] of Object.entries({ ...CODER, ...KERNEL, ...ECSQ })) expect(prelude).toContain(`const ${name}: u32 = ${value}u;`);
   });
 
   it('no shader file restates a shared constant, and every kernel starts with the prelude', () => {

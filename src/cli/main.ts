@@ -5,7 +5,8 @@
 import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { decodeTensor, openContainer, verifyTensor, type ContainerTensor } from '../container/container.js';
-import { RansGemvError } from '../errors.js';
+import { InvalidInputError, RansGemvError } from '../errors.js';
+import type { AffineMatch, RateTarget } from '../quantize/ecsq.js';
 import type { EncodeFileResult } from '../node/encode.js';
 import { totalStats, type CompressOptions } from '../pipeline.js';
 import { startProgress, type Progress } from './progress.js';
@@ -26,11 +27,16 @@ const int = (v: string) => {
   return n;
 };
 
-function compressOptions(o: { group: number; quantizer: CompressOptions['quantizer']; precision?: number; laneSymbols?: number; tileLanes?: number }): CompressOptions {
-  return { groupSize: o.group, quantizer: o.quantizer, precision: o.precision, symbolsPerLane: o.laneSymbols, lanesPerTile: o.tileLanes };
+interface CompressFlags { group: number; quantizer: CompressOptions['quantizer']; precision?: number; laneSymbols?: number; tileLanes?: number; bits?: number; sqnr?: number; match?: AffineMatch }
+
+function compressOptions(o: CompressFlags): CompressOptions {
+  const targets = [o.bits !== undefined && { bits: o.bits }, o.sqnr !== undefined && { sqnrDb: o.sqnr }, o.match !== undefined && { match: o.match }].filter((t) => t) as RateTarget[];
+  if (targets.length > 1) throw new InvalidInputError('BAD_RATE_TARGET', 'give one of --bits, --sqnr and --match');
+  if (targets.length && o.quantizer !== 'ecsq') throw new InvalidInputError('BAD_RATE_TARGET', `--bits, --sqnr and --match choose the ecsq step: add --quantizer ecsq (got ${o.quantizer})`);
+  return { groupSize: o.group, quantizer: o.quantizer, precision: o.precision, symbolsPerLane: o.laneSymbols, lanesPerTile: o.tileLanes, rate: targets[0] };
 }
 
-interface StreamingFlags { group: number; quantizer: CompressOptions['quantizer']; precision?: number; laneSymbols?: number; tileLanes?: number; jobs?: number; quiet?: boolean }
+interface StreamingFlags extends CompressFlags { jobs?: number; quiet?: boolean }
 
 /** Compresses every matrix of a model file, streaming, with progress on stderr; writes `output` if given. */
 async function compressModel(path: string, output: string | null, o: StreamingFlags, label: string): Promise<EncodeFileResult> {
@@ -69,7 +75,10 @@ function addCompressOptions(command: Command): Command {
     .addOption(quantizerOption())
     .option('--precision <bits>', 'pair-table precision in bits (11..12)', int)
     .option('--lane-symbols <n>', 'target symbols per lane stream', int)
-    .option('--tile-lanes <n>', 'lanes per tile (one workgroup), 1..256', int);
+    .option('--tile-lanes <n>', 'lanes per tile (one workgroup), 1..256', int)
+    .option('--bits <b>', 'ecsq: all-in bits/weight per matrix (indices, stream metadata, escapes, row steps)', parseFloat)
+    .option('--sqnr <dB>', 'ecsq: SQNR per matrix in dB', parseFloat)
+    .addOption(new Option('--match <q4>', 'ecsq: the SQNR affine q4 reaches on each matrix (the default: q4-g64)').choices(['q4-g32', 'q4-g64', 'q4-g128']));
 }
 
 const quietOption = () => new Option('--quiet', 'no progress output');

@@ -7,9 +7,10 @@
  */
 import { ContainerError, InvalidInputError, RansGemvError } from '../errors.js';
 import { packNibbles } from '../quantize/import.js';
-import { checkKernelGroupSize, paramCount, QUANTIZERS, type QuantizedMatrix, type QuantizerKind } from '../quantize/types.js';
+import { checkKernelGroupSize, hasBiases, paramCount, QUANTIZERS, type QuantizedMatrix, type QuantizerKind } from '../quantize/types.js';
 import type { ParamType } from '../quantize/half.js';
 import { decodeIndexTiles, decodeIndices, type EncodedMatrix } from '../rans/codec.js';
+import { decodeEscapes, escapeDecoder } from '../rans/escapes.js';
 import { ALPHABET, MARGINAL_PRECISION } from '../rans/frequencies.js';
 import { makeGeometry, tileDirectory, type StreamGeometry } from '../rans/layout.js';
 import type { ByteSource } from '../io/source.js';
@@ -34,7 +35,7 @@ const V1_PREAMBLE_BYTES = 20;
 export const MAX_MATERIALIZED_INDICES = 2 ** 32 - 1;
 
 /** Section names, in the order the writer lays them out. */
-export const SECTION_NAMES = ['scales', 'biases', 'freqs', 'laneStates', 'laneLengths', 'streams', 'tileChecks'] as const;
+export const SECTION_NAMES = ['scales', 'biases', 'freqs', 'laneStates', 'laneLengths', 'streams', 'tileChecks', 'escapeCounts', 'escapes'] as const;
 export type SectionName = (typeof SECTION_NAMES)[number];
 
 /** Where a section's bytes lie (absolute file offset) and their CRC-32. */
@@ -179,7 +180,9 @@ export class ContainerWriter {
     const views: [SectionName, ArrayBufferView | null][] = [
       ['scales', q.scales], ['biases', q.biases], ['freqs', e.freqs],
       ['laneStates', e.laneStates], ['laneLengths', e.laneLengths], ['streams', e.data], ['tileChecks', e.tileChecks ?? null],
+      ['escapeCounts', e.escapes?.counts ?? null], ['escapes', e.escapes?.nibbles ?? null],
     ];
+    if ((q.quantizer === 'ecsq') !== (e.escapes !== undefined)) throw new InvalidInputError('SHAPE_MISMATCH', `${name}: escape lists go with the ecsq quantizer and only with it`);
     for (const [section, view] of views) if (view) h.sections[section] = this.section(view);
     this.headers.push(h);
   }
@@ -407,24 +410,27 @@ export function containerIndex(headerBytes: Uint8Array, frame: ContainerFrame, s
       fail('BAD_HEADER', `group size ${h.groupSize} does not divide segment length ${h.segmentLength}`, name);
     }
     const params = paramCount(h.quantizer, h.rows, h.cols, h.groupSize);
+    const ecsq = h.quantizer === 'ecsq';
     const expected: Record<SectionName, number | null> = {
       scales: params * 2,
-      biases: h.quantizer === 'symmetric' ? null : params * 2,
+      biases: hasBiases(h.quantizer) ? params * 2 : null,
       freqs: ALPHABET * 2,
       laneStates: geometry.lanes * 4,
       laneLengths: geometry.lanes * 2,
       streams: null, // any multiple of 4; checked against the lane lengths when read
       tileChecks: geometry.tiles * 4,
+      escapeCounts: geometry.lanes * 2,
+      escapes: null, // any multiple of 4; checked against the escape counts when read
     };
     for (const s of SECTION_NAMES) {
       const ref = h.sections[s];
       const want = expected[s];
-      const allowed = s !== 'biases' || h.quantizer !== 'symmetric';
+      const allowed = s === 'biases' ? hasBiases(h.quantizer) : s === 'escapeCounts' || s === 'escapes' ? ecsq : true;
       const required = allowed && s !== 'tileChecks'; // tile checks are optional (older files lack them)
       if (!ref) { if (required) fail('BAD_HEADER', `section '${s}' is missing`, name); continue; }
-      if (!allowed) fail('BAD_HEADER', `a symmetric tensor has no '${s}' section`, name);
+      if (!allowed) fail('BAD_HEADER', `a ${h.quantizer} tensor has no '${s}' section`, name);
       if (want !== null && ref.length !== want) fail('BAD_SIZE', `section '${s}' is ${ref.length} bytes, the shape needs ${want}`, name);
-      if (s === 'streams' && ref.length % 4 !== 0) fail('BAD_SIZE', `section '${s}' length ${ref.length} is not a multiple of 4`, name);
+      if ((s === 'streams' || s === 'escapes') && ref.length % 4 !== 0) fail('BAD_SIZE', `section '${s}' length ${ref.length} is not a multiple of 4`, name);
       claim(ref, s, name);
     }
     return { header: h, geometry };
@@ -476,6 +482,13 @@ function tensorFromSections(h: TensorHeader, geometry: StreamGeometry, section: 
   };
   const checks = get('tileChecks');
   if (checks) encoded.tileChecks = u32(checks);
+  const escapeCounts = get('escapeCounts');
+  if (escapeCounts) {
+    encoded.escapes = { counts: u16(escapeCounts), nibbles: u32(get('escapes')!) };
+    let nibbles = 0;
+    for (const n of encoded.escapes.counts) nibbles += n;
+    if (Math.ceil(nibbles / 8) !== encoded.escapes.nibbles.length) fail('BAD_SIZE', `escape counts add up to ${nibbles} nibbles, the escapes section holds ${encoded.escapes.nibbles.length} words`, h.name);
+  }
   let freqSum = 0;
   for (const f of encoded.freqs) freqSum += f;
   if (freqSum !== 2 ** MARGINAL_PRECISION) fail('BAD_FREQUENCIES', `index frequencies sum to ${freqSum}, not 2^${MARGINAL_PRECISION}`, h.name);
@@ -575,7 +588,13 @@ export function decodeTensor(t: ContainerTensor): QuantizedMatrix {
   if (indexChecksum(indices, rows, cols) !== t.header.indexCrc32) {
     fail('INDEX_CHECKSUM_MISMATCH', 'decoded indices do not match the stored index checksum', name);
   }
-  return { ...t.params, indices };
+  if (!t.encoded.escapes) return { ...t.params, indices };
+  try {
+    return { ...t.params, indices, escapes: decodeEscapes(t.encoded.geometry, t.encoded.escapes, indices) };
+  } catch (e) {
+    if (e instanceof RansGemvError) fail('STREAM_CORRUPT', e.message, name);
+    throw e;
+  }
 }
 
 /**
@@ -593,8 +612,11 @@ export function verifyTensor(t: ContainerTensor, onProgress?: (weightsDone: numb
   const wordsPerRow = Math.ceil(cols / 8);
   let crc = 0;
   try {
+    const g = t.encoded.geometry;
+    const escapeTile = t.encoded.escapes ? escapeDecoder(g, t.encoded.escapes) : null;
     decodeIndexTiles(t.encoded, (row0, rowCount, indices) => {
       crc = crc32(new Uint8Array(packNibbles(indices, rowCount, cols).buffer, 0, rowCount * wordsPerRow * 4), crc);
+      escapeTile?.(row0 / g.rowsPerTile, indices.subarray(0, rowCount * cols));
       onProgress?.((row0 + rowCount) * cols);
     });
   } catch (e) {

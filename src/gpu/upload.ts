@@ -151,6 +151,7 @@ export function uploadMatrix(device: GPUDevice, source: MatrixSource, options: U
   const { params: p, encoded: e } = source;
   const g = e.geometry;
   if (g.rows !== p.rows || g.cols !== p.cols) throw new InvalidInputError('SHAPE_MISMATCH', `streams are ${g.rows}×${g.cols}, parameters ${p.rows}×${p.cols}`);
+  if (p.quantizer === 'ecsq') throw new InvalidInputError('UNSUPPORTED_QUANTIZER', 'the GPU kernels do not take ecsq matrices yet');
   // The kernels take a pair of weights (fused, decode) or a u32 of 8 nibbles (q4) from one group.
   checkKernelGroupSize(p.groupSize);
   if (g.segmentLength !== g.cols && g.segmentLength % p.groupSize !== 0) {

@@ -3,16 +3,22 @@
  * computed with the parameters already rounded to f16 so that dequantization reproduces
  * exactly what the quantizer assumed.
  */
+import { ECSQ } from '../constants.js';
 import { InvalidInputError } from '../errors.js';
+import { chooseGeometry, type LayoutOptions } from '../rans/layout.js';
+import { affineGroup } from './affine.js';
+import { checkRateTarget, DEFAULT_RATE_TARGET, EcsqStats, rowStepBits, type RateTarget } from './ecsq.js';
 import { halfToF32, f16Round, f16Value } from './half.js';
-import { GROUP_SIZES, QUANTIZERS, groupsPerRow, type QuantizedMatrix, type QuantizerKind } from './types.js';
+import { GROUP_SIZES, QUANTIZERS, groupsPerRow, hasBiases, paramCount, type QuantizedMatrix, type QuantizerKind } from './types.js';
 
 /** Options of {@link quantize}. */
 export interface QuantizeOptions {
   /** Default `affine`. */
   quantizer?: QuantizerKind;
-  /** 32, 64 or 128; default 64. */
+  /** 32, 64 or 128; default 64. For `ecsq`, only the stream layout's segment granularity. */
   groupSize?: number;
+  /** `ecsq`: how to choose the step scale (default `{ match: 'q4-g64' }`: q4-g64's SQNR). */
+  rate?: RateTarget;
 }
 
 const F16_MAX = 65504;
@@ -42,15 +48,17 @@ function badWeight(row: number, col: number, v: number): never {
 }
 
 /**
- * Quantizes a row-major f32 matrix to 4-bit indices.
+ * Quantizes a row-major f32 matrix to 4-bit indices. `ecsq` also takes the layout options, as
+ * a bits target counts the stream metadata of the layout the matrix will be coded in.
  *
  * @example
  * ```ts
  * const q = quantize(weights, 4096, 4096);                     // affine, g64
  * const q0 = quantize(weights, 4096, 4096, { quantizer: 'symmetric', groupSize: 32 });
+ * const qe = quantize(weights, 4096, 4096, { quantizer: 'ecsq', rate: { bits: 3.8 } });
  * ```
  */
-export function quantize(weights: ArrayLike<number>, rows: number, cols: number, options: QuantizeOptions = {}): QuantizedMatrix {
+export function quantize(weights: ArrayLike<number>, rows: number, cols: number, options: QuantizeOptions & LayoutOptions = {}): QuantizedMatrix {
   checkShape(weights.length, rows, cols);
   const mq = new MatrixQuantizer(rows, cols, options);
   if (mq.needsRange) mq.scanRange(weights);
@@ -70,7 +78,8 @@ function checkShape(length: number, rows: number, cols: number): void {
 /**
  * Quantizes a matrix a block of rows at a time, so a caller streaming a large tensor from a file
  * never holds it whole in f32. Each quantizer's rule is row-local (`per-tensor` needs its global
- * min/max first: {@link MatrixQuantizer.scanRange} over every block, then {@link addRows}). The
+ * min/max first and `ecsq` its rate statistics: {@link MatrixQuantizer.scanRange} over every
+ * block, then {@link addRows}). The
  * finiteness check, the SQNR energies and the indices are computed in the same pass; the result
  * equals {@link quantize} on the whole matrix bit for bit.
  *
@@ -89,6 +98,8 @@ export class MatrixQuantizer {
   noise = 0;
   /** Largest |w| seen (0 for an all-zero matrix). */
   maxAbs = 0;
+  /** `ecsq`: the step scale chosen (set when the first rows are added). */
+  stepScale: number | null = null;
   private readonly indices: Uint8Array;
   private readonly scales: Uint16Array;
   private readonly biases: Uint16Array | null;
@@ -96,8 +107,13 @@ export class MatrixQuantizer {
   private scanned = 0;
   private lo = Infinity;
   private hi = -Infinity;
+  private readonly rate: RateTarget;
+  private readonly ecsqStats: EcsqStats | null = null;
+  private readonly layout: LayoutOptions;
+  private escapes: Int32Array = new Int32Array(0);
+  private escapeCount = 0;
 
-  constructor(readonly rows: number, readonly cols: number, options: QuantizeOptions = {}) {
+  constructor(readonly rows: number, readonly cols: number, options: QuantizeOptions & LayoutOptions = {}) {
     const quantizer = options.quantizer ?? 'affine';
     const groupSize = options.groupSize ?? 64;
     if (!QUANTIZERS.includes(quantizer)) {
@@ -109,15 +125,23 @@ export class MatrixQuantizer {
     checkShape(rows * cols, rows, cols);
     this.quantizer = quantizer;
     this.groupSize = groupSize;
-    const params = quantizer === 'per-tensor' ? 1 : rows * groupsPerRow(cols, groupSize);
+    this.rate = options.rate ?? DEFAULT_RATE_TARGET;
+    if (options.rate !== undefined && quantizer !== 'ecsq') throw new InvalidInputError('BAD_RATE_TARGET', `a rate target needs the ecsq quantizer, not ${quantizer}`);
+    checkRateTarget(this.rate);
+    this.layout = options;
+    if (quantizer === 'ecsq') {
+      const match = 'match' in this.rate ? Number(this.rate.match.slice('q4-g'.length)) : null;
+      this.ecsqStats = new EcsqStats(rows, cols, match);
+    }
+    const params = paramCount(quantizer, rows, cols, groupSize);
     this.indices = new Uint8Array(rows * cols);
     this.scales = new Uint16Array(params);
-    this.biases = quantizer === 'symmetric' ? null : new Uint16Array(params);
+    this.biases = hasBiases(quantizer) ? new Uint16Array(params) : null;
   }
 
-  /** True for `per-tensor`, whose step depends on every weight: scan all rows before adding them. */
+  /** True for `per-tensor` and `ecsq`, whose steps depend on every weight: scan all rows before adding them. */
   get needsRange(): boolean {
-    return this.quantizer === 'per-tensor';
+    return this.quantizer === 'per-tensor' || this.quantizer === 'ecsq';
   }
 
   /** First pass of `per-tensor`: the global min/max (and the finiteness check) over a block of rows. */
@@ -132,6 +156,7 @@ export class MatrixQuantizer {
     }
     this.lo = lo; this.hi = hi;
     this.maxAbs = Math.max(-lo, hi);
+    this.ecsqStats?.addRows(w, row0);
     this.scanned += w.length / this.cols;
   }
 
@@ -146,6 +171,7 @@ export class MatrixQuantizer {
       case 'affine': this.affine(w, row0, n); break;
       case 'symmetric': this.symmetric(w, row0, n); break;
       case 'per-tensor': this.perTensor(w, row0); break;
+      case 'ecsq': this.ecsq(w, row0, n); break;
     }
     this.row += n;
   }
@@ -153,10 +179,12 @@ export class MatrixQuantizer {
   /** The quantized matrix, once every row was added. */
   result(): QuantizedMatrix {
     if (this.row !== this.rows) throw new InvalidInputError('BAD_STATE', `${this.row} of ${this.rows} rows quantized`);
-    return {
+    const q: QuantizedMatrix = {
       rows: this.rows, cols: this.cols, quantizer: this.quantizer, groupSize: this.groupSize, paramType: 'f16',
       indices: this.indices, scales: this.scales, biases: this.biases,
     };
+    if (this.quantizer === 'ecsq') { q.escapes = this.escapes.slice(0, this.escapeCount); q.stepScale = this.stepScale!; }
+    return q;
   }
 
   private blockRows(w: ArrayLike<number>, at: number): number {
@@ -199,26 +227,11 @@ export class MatrixQuantizer {
         hi = Math.max(hi, v);
       }
       this.maxAbs = Math.max(this.maxAbs, -lo, hi);
-      const scaleBits = f16Round((hi - lo) / 15), biasBits = f16Round(lo);
-      scales[p] = scaleBits;
-      biases[p] = biasBits;
-      const scale = f16Value(scaleBits), bias = f16Value(biasBits);
-      let signal = 0, noise = 0;
-      if (scale === 0) { // a constant group: every index 0, w = bias
-        for (let i = start; i < end; i++) { const v = w[i], e = v - bias; signal += v * v; noise += e * e; }
-      } else {
-        for (let i = start; i < end; i++) {
-          const v = w[i];
-          const r = Math.round((v - bias) / scale);
-          const q = r < 0 ? 0 : r > 15 ? 15 : r;
-          indices[out + i] = q;
-          const e = v - Math.fround(scale * q + bias);
-          signal += v * v;
-          noise += e * e;
-        }
-      }
-      this.signal += signal;
-      this.noise += noise;
+      const g = affineGroup(w, start, end, lo, hi, indices, out + start);
+      scales[p] = g.scaleBits;
+      biases[p] = g.biasBits;
+      this.signal += g.signal;
+      this.noise += g.noise;
     });
   }
 
@@ -256,6 +269,46 @@ export class MatrixQuantizer {
     });
   }
 
+  /**
+   * One f16 step per row, Δ_r = s·rms_r (s from the rate target, chosen once from the statistics
+   * of the scan), v = round(w/Δ_r): index v + 8 for |v| ≤ 7, else the escape index and v appended
+   * to the escape values. A zero row has step 0 and every index 8 (v = 0).
+   */
+  private ecsq(w: ArrayLike<number>, row0: number, rows: number): void {
+    const stats = this.ecsqStats!;
+    if (this.stepScale === null) {
+      const g = chooseGeometry(this.rows, this.cols, this.groupSize, this.layout);
+      this.stepScale = stats.solve(this.rate, g).stepScale;
+    }
+    const { indices, cols } = this, s = this.stepScale;
+    for (let r = 0; r < rows; r++) {
+      let signal = 0, noise = 0; // per row, so that any block size sums the same
+      const stepBits = rowStepBits(s, stats.rms[row0 + r]);
+      this.scales[row0 + r] = stepBits;
+      const step = f16Value(stepBits);
+      for (let i = r * cols, o = (row0 + r) * cols; i < (r + 1) * cols; i++, o++) {
+        const x = w[i];
+        const v = step === 0 ? 0 : Math.round(x / step);
+        if (Math.abs(v) < ECSQ.ESCAPE_MIN) indices[o] = v + ECSQ.ZERO_INDEX;
+        else { indices[o] = ECSQ.ESCAPE_INDEX; this.pushEscape(v); }
+        const e = x - Math.fround(step * v);
+        signal += x * x;
+        noise += e * e;
+      }
+      this.signal += signal;
+      this.noise += noise;
+    }
+  }
+
+  private pushEscape(v: number): void {
+    if (this.escapeCount === this.escapes.length) {
+      const grown = new Int32Array(Math.max(1024, 2 * this.escapes.length));
+      grown.set(this.escapes);
+      this.escapes = grown;
+    }
+    this.escapes[this.escapeCount++] = v;
+  }
+
   /** One min/max for the whole matrix. Low quality: kept only to compare against. */
   private perTensor(w: ArrayLike<number>, row0: number): void {
     const scaleBits = f16Round((this.hi - this.lo) / 15), biasBits = f16Round(this.lo);
@@ -282,7 +335,8 @@ function clampIndex(v: number): number {
 
 /**
  * Per-group f32 (scale, offset) such that w = scale·q + offset, expanded to [rows, groupsPerRow]
- * for every quantizer. This is the form the kernels and the reference GEMV consume.
+ * for every group quantizer. This is the form the q4 kernel consumes. `ecsq` has no such form
+ * (escapes): it throws `UNSUPPORTED_QUANTIZER`; use {@link dequantizeRows}.
  *
  * @example
  * ```ts
@@ -290,6 +344,7 @@ function clampIndex(v: number): number {
  * ```
  */
 export function groupAffineParams(q: QuantizedMatrix): { scale: Float32Array; offset: Float32Array } {
+  if (q.quantizer === 'ecsq') throw new InvalidInputError('UNSUPPORTED_QUANTIZER', 'ecsq weights are step·v with escapes, not scale·q + offset per group');
   const gpr = groupsPerRow(q.cols, q.groupSize);
   const n = q.rows * gpr;
   const s = halfToF32(q.scales, q.paramType);
@@ -304,6 +359,49 @@ export function groupAffineParams(q: QuantizedMatrix): { scale: Float32Array; of
 }
 
 /**
+ * Calls `visit(r, w)` for every row with its dequantized weights in f64 (`w` is reused): the
+ * exact values of every quantizer's rule, from the f16/bf16 parameters. The one dequantizer
+ * behind {@link dequantize} and the reference GEMV.
+ *
+ * @example
+ * ```ts
+ * dequantizeRows(q, (r, w) => { y[r] = w.reduce((a, v, c) => a + v * x[c], 0); });
+ * ```
+ */
+export function dequantizeRows(q: QuantizedMatrix, visit: (row: number, weights: Float64Array) => void): void {
+  const { rows, cols, indices } = q;
+  const w = new Float64Array(cols);
+  if (q.quantizer === 'ecsq') {
+    const steps = halfToF32(q.scales, q.paramType), escapes = q.escapes;
+    if (!escapes) throw new InvalidInputError('SHAPE_MISMATCH', 'an ecsq matrix needs its escape values');
+    let k = 0;
+    for (let r = 0; r < rows; r++) {
+      for (let c = 0, i = r * cols; c < cols; c++, i++) {
+        const idx = indices[i];
+        let v = idx - ECSQ.ZERO_INDEX;
+        if (idx === ECSQ.ESCAPE_INDEX) {
+          if (k === escapes.length) throw new InvalidInputError('SHAPE_MISMATCH', `more escape indices than the ${escapes.length} escape values`);
+          v = escapes[k++];
+        }
+        w[c] = steps[r] * v;
+      }
+      visit(r, w);
+    }
+    if (k !== escapes.length) throw new InvalidInputError('SHAPE_MISMATCH', `${k} escape indices but ${escapes.length} escape values`);
+    return;
+  }
+  const { scale, offset } = groupAffineParams(q);
+  const gpr = groupsPerRow(cols, q.groupSize);
+  for (let r = 0; r < rows; r++) {
+    for (let c = 0; c < cols; c++) {
+      const p = r * gpr + Math.floor(c / q.groupSize);
+      w[c] = scale[p] * indices[r * cols + c] + offset[p];
+    }
+    visit(r, w);
+  }
+}
+
+/**
  * Dequantizes to a row-major f32 matrix.
  *
  * @example
@@ -312,15 +410,8 @@ export function groupAffineParams(q: QuantizedMatrix): { scale: Float32Array; of
  * ```
  */
 export function dequantize(q: QuantizedMatrix): Float32Array {
-  const { scale, offset } = groupAffineParams(q);
-  const gpr = groupsPerRow(q.cols, q.groupSize);
   const out = new Float32Array(q.rows * q.cols);
-  for (let r = 0; r < q.rows; r++) {
-    for (let c = 0; c < q.cols; c++) {
-      const p = r * gpr + Math.floor(c / q.groupSize);
-      out[r * q.cols + c] = scale[p] * q.indices[r * q.cols + c] + offset[p];
-    }
-  }
+  dequantizeRows(q, (r, w) => out.set(w, r * q.cols));
   return out;
 }
 

@@ -2,10 +2,10 @@ import { InvalidInputError } from '../errors.js';
 import type { ParamType } from './half.js';
 
 /** Which 4-bit quantizer produced a matrix's indices. */
-export type QuantizerKind = 'affine' | 'symmetric' | 'per-tensor';
+export type QuantizerKind = 'affine' | 'symmetric' | 'per-tensor' | 'ecsq';
 
 /** Quantizers accepted by {@link quantize}, with `affine` the default. */
-export const QUANTIZERS: readonly QuantizerKind[] = ['affine', 'symmetric', 'per-tensor'];
+export const QUANTIZERS: readonly QuantizerKind[] = ['affine', 'symmetric', 'per-tensor', 'ecsq'];
 
 /** Group sizes the quantizers accept. */
 export const GROUP_SIZES: readonly number[] = [32, 64, 128];
@@ -18,21 +18,32 @@ export const GROUP_SIZES: readonly number[] = [32, 64, 128];
  * - `affine`:     w = scale[r,g] · q + bias[r,g]          (MLX convention)
  * - `symmetric`:  w = scale[r,g] · (q − 8)                (Q4_0 convention; `biases` is null)
  * - `per-tensor`: w = scale[0] · q + bias[0]              (one pair for the whole matrix)
+ * - `ecsq`:       w = scale[r] · v, v = q − 8 for q ≠ 0, else the next value of `escapes`
+ *                 (one f16 step per row; src/quantize/ecsq.ts)
  */
 export interface QuantizedMatrix {
   rows: number;
   cols: number;
   quantizer: QuantizerKind;
-  /** Columns per parameter group. For `per-tensor` it only sets the kernels' accumulation grouping. */
+  /** Columns per parameter group. For `per-tensor` and `ecsq` it only sets the stream layout (segments are multiples of it). */
   groupSize: number;
   /** Storage type of `scales` and `biases`. */
   paramType: ParamType;
   /** One 4-bit index per weight, row-major. */
   indices: Uint8Array;
-  /** 16-bit scale patterns, [rows, groupsPerRow] (length 1 for `per-tensor`). */
+  /** 16-bit scale patterns, [rows, groupsPerRow] (length 1 for `per-tensor`, `rows` for `ecsq`). */
   scales: Uint16Array;
-  /** 16-bit bias patterns, same shape as `scales`; null for `symmetric`. */
+  /** 16-bit bias patterns, same shape as `scales`; null for `symmetric` and `ecsq`. */
   biases: Uint16Array | null;
+  /** `ecsq` only: the value v (|v| ≥ 8) of each escape index, in row-major order of the escapes. */
+  escapes?: Int32Array;
+  /** `ecsq` only: the step scale s the row steps were made with (steps are s·rms rounded to f16). */
+  stepScale?: number;
+}
+
+/** Whether a quantizer has biases: every one but `symmetric` and `ecsq` (w = step·v). */
+export function hasBiases(quantizer: QuantizerKind): boolean {
+  return quantizer !== 'symmetric' && quantizer !== 'ecsq';
 }
 
 /**
@@ -56,6 +67,7 @@ export function groupsPerRow(cols: number, groupSize: number): number {
  * ```
  */
 export function paramCount(quantizer: QuantizerKind, rows: number, cols: number, groupSize: number): number {
+  if (quantizer === 'ecsq') return rows;
   return quantizer === 'per-tensor' ? 1 : rows * groupsPerRow(cols, groupSize);
 }
 
