@@ -1,22 +1,20 @@
 // Fused rANS decode + GEMV: y[m] = W · x[m] for VECTORS vectors, W never decompressed in memory.
-// Preceded by params.wgsl, an activation variant and rans_lanes.wgsl. Each invocation decodes its
-// two lanes in registers and multiplies on the fly; the group scale and bias are applied once
-// per group: acc += s·Σq·x + b·Σx, where the group sums Σx come from xsum.wgsl.
+// Preceded by params.wgsl, an activation variant, rans_lanes.wgsl and a dequantization rule:
+// weights_groups.wgsl (a scale and bias per group) or weights_rows.wgsl (ecsq: a step per row,
+// escapes). Each invocation decodes its two lanes in registers and multiplies on the fly, summing
+// index·x over a span (a group, or the rule's whole row segment) and applying the span's
+// parameters once (`span_value`).
 
 @group(0) @binding(4) var<storage, read> params: array<u32>;
-@group(0) @binding(6) var<storage, read> x_group_sums: array<f32>;
 @group(0) @binding(11) var<storage, read_write> y: array<f32>;
 
 override VECTORS: u32 = 1u;
 
-// A step's two indices read in place from its table entry (nibble_floats.wgsl): first·2^16 and
-// second·2^12; the activations they multiply are pre-scaled by 2^−16 and 2^−12.
+// A step's two indices read in place from its table entry (nibble_floats.wgsl, `scaled_indices`
+// in the rule): first·2^16 and second·2^12; the activations they multiply are pre-scaled by
+// 2^−16 and 2^−12.
 const INDEX_MASKS = vec2<u32>(TABLE_FIRST_INDEX_MASK, TABLE_SECOND_INDEX_MASK);
 const PAIR_SCALES = vec2<f32>(1.0 / 65536.0, 1.0 / 4096.0);
-
-fn scaled_indices(entry: u32) -> vec2<f32> {
-  return masked_to_f32x2(vec2<u32>(entry) & INDEX_MASKS);
-}
 
 // The segment partials pass through the decode table's workgroup memory (below).
 const_assert (1u << MIN_PRECISION) >= MAX_LANES_PER_TILE * MAX_VECTORS;
@@ -33,6 +31,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let col0 = ls.a.col0;
     let col1 = ls.a.col1;
     var coders = start_pair(ls);
+    coders.a.esc = escape_start(ls.a);
+    coders.b.esc = escape_start(ls.b);
     for (var i = 0u; i < ls.rows_a; i++) {
       coders = begin_row(ls, coders, i);
       for (var m = 0u; m < VECTORS; m++) {
@@ -41,49 +41,81 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       }
       var c = col0;
       for (var g = col0 / gs; c < col1; g++) {
-        let group_end = min(col1, (g + 1u) * gs);
+        let span_stop = span_end(c, col1, g);
         // Explicit zeros: a declaration without initializer in a loop is not re-zeroed by every compiler.
         var dot_a = array<f32, MAX_VECTORS>();
         var dot_b = array<f32, MAX_VECTORS>();
         // Two steps (four weights per lane) per iteration; group sizes are even, so only a
-        // row's last group can end on a lone weight (odd cols), handled after the loop.
-        for (; c + 4u <= group_end; c += 4u) {
+        // row's last span can end on a lone weight (odd cols), handled after the loop.
+        for (; c + 4u <= span_stop; c += 4u) {
           coders.a = decode_step(ls.a, coders.a);
           coders.b = decode_step(coders.lane_b, coders.b);
-          let qa0 = scaled_indices(coders.a.entry);
-          let qb0 = scaled_indices(coders.b.entry);
+          let ea0 = coders.a.entry;
+          let eb0 = coders.b.entry;
           coders.a = decode_step(ls.a, coders.a);
           coders.b = decode_step(coders.lane_b, coders.b);
-          let qa = vec4<f32>(qa0, scaled_indices(coders.a.entry));
-          let qb = vec4<f32>(qb0, scaled_indices(coders.b.entry));
+          let qa = vec4<f32>(scaled_indices(ea0), scaled_indices(coders.a.entry));
+          let qb = vec4<f32>(scaled_indices(eb0), scaled_indices(coders.b.entry));
           for (var m = 0u; m < VECTORS; m++) {
             let xq = x_quad(m * cols + c) * vec4<f32>(PAIR_SCALES, PAIR_SCALES);
             dot_a[m] += dot(qa, xq);
             dot_b[m] += dot(qb, xq);
           }
+          // ecsq escapes (a constant false otherwise): rare, so a branch around the list reads.
+          if (HAS_ESCAPES) {
+            if (has_escape(ea0) || has_escape(coders.a.entry)) {
+              var cursor = coders.a.esc;
+              let fix = vec4<f32>(escape_pair(ea0, true, &cursor), escape_pair(coders.a.entry, true, &cursor));
+              coders.a.esc = cursor;
+              for (var m = 0u; m < VECTORS; m++) {
+                dot_a[m] += dot(fix, x_quad(m * cols + c));
+              }
+            }
+            if (has_escape(eb0) || has_escape(coders.b.entry)) {
+              var cursor = coders.b.esc;
+              let fix = vec4<f32>(escape_pair(eb0, true, &cursor), escape_pair(coders.b.entry, true, &cursor));
+              coders.b.esc = cursor;
+              for (var m = 0u; m < VECTORS; m++) {
+                dot_b[m] += dot(fix, x_quad(m * cols + c));
+              }
+            }
+          }
         }
-        for (; c < group_end; c += 2u) {
+        for (; c < span_stop; c += 2u) {
           coders.a = decode_step(ls.a, coders.a);
           coders.b = decode_step(coders.lane_b, coders.b);
           let qa = scaled_indices(coders.a.entry);
           let qb = scaled_indices(coders.b.entry);
-          let paired = c + 1u < group_end;
+          let paired = c + 1u < span_stop;
+          var fix_a = vec2<f32>(0.0);
+          var fix_b = vec2<f32>(0.0);
+          if (HAS_ESCAPES) {
+            var cursor_a = coders.a.esc;
+            var cursor_b = coders.b.esc;
+            fix_a = escape_pair(coders.a.entry, paired, &cursor_a);
+            fix_b = escape_pair(coders.b.entry, paired, &cursor_b);
+            coders.a.esc = cursor_a;
+            coders.b.esc = cursor_b;
+          }
           for (var m = 0u; m < VECTORS; m++) {
             var xp = vec2<f32>(x_at(m * cols + c), 0.0);
             if (paired) {
               xp.y = x_at(m * cols + c + 1u);
+            }
+            if (HAS_ESCAPES) {
+              dot_a[m] += dot(fix_a, xp);
+              dot_b[m] += dot(fix_b, xp);
             }
             xp *= PAIR_SCALES;
             dot_a[m] += dot(qa, xp);
             dot_b[m] += dot(qb, xp);
           }
         }
-        let pa = unpack_params(params[(ls.a.row0 + i) * shape.groups_per_row + g], shape.bf16_params != 0u);
-        let pb = unpack_params(params[(coders.lane_b.row0 + i) * shape.groups_per_row + g], shape.bf16_params != 0u);
+        let pa = span_params(ls.a.row0 + i, g);
+        let pb = span_params(coders.lane_b.row0 + i, g);
         for (var m = 0u; m < VECTORS; m++) {
-          let sx = x_group_sums[m * shape.groups_per_row + g];
-          acc_a[m] += pa.x * dot_a[m] + pa.y * sx;
-          acc_b[m] += pb.x * dot_b[m] + pb.y * sx;
+          acc_a[m] += span_value(pa, dot_a[m], m, g);
+          acc_b[m] += span_value(pb, dot_b[m], m, g);
         }
       }
       if (shape.segments_per_row == 1u) {
@@ -96,6 +128,16 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       }
     }
     finish_pair(ls, coders);
+    if (HAS_ESCAPES) {
+      finish_escapes(ls.a, coders.a);
+      if (ls.has_b) {
+        var b = coders.b_end;
+        if (ls.rows_b == ls.rows_a) {
+          b = coders.b;
+        }
+        finish_escapes(ls.b, b);
+      }
+    }
   }
   // Rows cut into segments (then one row per lane): add the segments' partials, passed through
   // the decode table's workgroup memory once every lane is done with it, so the kernel needs no

@@ -60,7 +60,9 @@ export const ECSQ = {
   ZERO_INDEX: 8,
   /** Smallest |v| that is an escape. */
   ESCAPE_MIN: 8,
+  /** First nibble: the sign. Continuation nibbles: another digit follows. */
   ESCAPE_SIGN_BIT: 8,
+  ESCAPE_MORE_BIT: 8,
   ESCAPE_DIGIT_MASK: 7,
   /** Most continuation nibbles a value may have (|v| < 2^31): decoders stop there, whatever the data says. */
   ESCAPE_MAX_DIGITS: 11,

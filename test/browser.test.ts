@@ -19,10 +19,11 @@ describe('kernels in headless Chromium (vite page on 127.0.0.1, puppeteer)', () 
       .then((h) => h.jsonValue() as Promise<{ adapter?: string; checks?: GpuCheck[]; blob?: Record<string, unknown>; error?: string }>);
     expect(result.error).toBeUndefined();
     const checks = result.checks!;
-    expect(checks.length).toBe(3 * 13);
+    expect(checks.length).toBe(3 * 13 + 5); // three group-quantized matrices, one ecsq (decode + fused only)
     for (const c of checks) expect(c.ok, `${c.tensor} ${c.mode} M=${c.vectors}: ${c.error ?? c.maxRelErr}`).toBe(true);
     expect(new Set(checks.map((c) => c.mode))).toEqual(new Set(['decode', 'fused', 'decode-then-q4', 'q4']));
-    expect(checks.filter((c) => c.activations === 'f16').length).toBe(3 * 6);
+    expect(checks.filter((c) => c.activations === 'f16').length).toBe(3 * 6 + 2);
+    expect(checks.filter((c) => c.tensor === 'ecsq').map((c) => c.mode)).toEqual(['decode', 'fused', 'fused', 'fused', 'fused']);
     // A user's File, read in slices (never whole), encodes exactly as the in-memory path does.
     expect(result.blob).toMatchObject({ matrices: ['w.weight'], identical: true, containerVerified: true, widenedExactly: true });
     expect(result.blob!.largestSlice as number).toBeLessThanOrEqual(16 * 160 * 2);

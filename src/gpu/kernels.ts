@@ -11,12 +11,13 @@ import { wgslPrelude } from '../constants.js';
 import { WGSL_FILES } from './shaders.generated.js';
 
 /**
- * The kernels and the shader files each is made of, in order (WGSL has no #include). Two names
+ * The kernels and the shader files each is made of, in order (WGSL has no #include). Three names
  * are variant axes resolved at composition: `rows` → rows_subgroup | rows_workgroup (how row
- * sums are reduced) and `x` → x_f32 | x_f16 (how activations are stored).
+ * sums are reduced), `x` → x_f32 | x_f16 (how activations are stored) and `weights` →
+ * weights_groups | weights_rows (the dequantization rule: group scales, or ecsq's row steps).
  */
 export const KERNEL_FILES = {
-  fused: ['params', 'nibble_floats', 'x', 'rans_lanes', 'fused'],
+  fused: ['params', 'nibble_floats', 'x', 'rans_lanes', 'weights', 'fused'],
   decode: ['rans_lanes', 'decode'],
   xsum: ['x', 'xsum'],
   q4: ['rows', 'params', 'nibble_floats', 'x', 'activations', 'q4'],
@@ -32,10 +33,14 @@ export type ReductionVariant = 'subgroup' | 'workgroup';
 /** How activations x are stored: f32, or f16 packed two per u32 (arithmetic stays f32). */
 export type ActivationType = 'f32' | 'f16';
 
+/** How the fused kernel dequantizes: a scale and bias per group, or one step per row with escapes (`ecsq`). */
+export type WeightRule = 'groups' | 'rows';
+
 /** The variant axes of kernel composition. */
 export interface KernelVariant {
   reduction?: ReductionVariant;
   activations?: ActivationType;
+  weights?: WeightRule;
 }
 
 /** One binding as the shader declares it. */
@@ -58,7 +63,8 @@ export interface ReflectedBinding {
  * ```
  */
 export function kernelSource(kernel: KernelName, variant: KernelVariant = {}): string {
-  const resolve = (f: string) => (f === 'rows' ? `rows_${variant.reduction ?? 'workgroup'}` : f === 'x' ? `x_${variant.activations ?? 'f32'}` : f);
+  const axes: Record<string, string> = { rows: `rows_${variant.reduction ?? 'workgroup'}`, x: `x_${variant.activations ?? 'f32'}`, weights: `weights_${variant.weights ?? 'groups'}` };
+  const resolve = (f: string) => axes[f] ?? f;
   const files = KERNEL_FILES[kernel].map(resolve).map((f) => {
     const text = WGSL_FILES[f];
     if (text === undefined) throw new Error(`shader file ${f}.wgsl is missing from the build`);
@@ -160,14 +166,14 @@ export async function getKernelAsync(device: GPUDevice, kernel: KernelName, cons
 /** The variant with its defaults resolved, and where its pipeline is cached. */
 function kernelSlot(device: GPUDevice, kernel: KernelName, constants: Record<string, number>, variant: KernelVariant) {
   const v = resolveVariant(device, variant);
-  const key = `${kernel}/${v.reduction}/${v.activations}/${JSON.stringify(Object.entries(constants).sort())}`;
+  const key = `${kernel}/${v.reduction}/${v.activations}/${v.weights}/${JSON.stringify(Object.entries(constants).sort())}`;
   let perDevice = cache.get(device);
   if (!perDevice) cache.set(device, (perDevice = new Map()));
   return { key, perDevice };
 }
 
 function resolveVariant(device: GPUDevice, variant: KernelVariant): Required<KernelVariant> {
-  return { reduction: variant.reduction ?? reductionVariant(device), activations: variant.activations ?? 'f32' };
+  return { reduction: variant.reduction ?? reductionVariant(device), activations: variant.activations ?? 'f32', weights: variant.weights ?? 'groups' };
 }
 
 function pipelineDescriptor(device: GPUDevice, kernel: KernelName, constants: Record<string, number>, variant: KernelVariant) {

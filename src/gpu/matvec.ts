@@ -88,7 +88,7 @@ function streamUniform(m: GpuMatrixInternals, kernel: ReturnType<typeof getKerne
     groups_per_row: m.groupsPerRow, lanes_per_full_tile: g.rowsPerTile / g.rowsPerLane * g.segmentsPerRow,
     tile_offset: part.firstTile, bf16_params: m.bf16Params ? 1 : 0,
     states_offset: m.metaOffsets.states, lengths_offset: m.metaOffsets.lengths, tiles_offset: m.metaOffsets.tiles,
-    checks_offset: m.metaOffsets.checks, has_checks: m.hasTileChecks ? 1 : 0,
+    checks_offset: m.metaOffsets.checks, has_checks: m.hasTileChecks ? 1 : 0, escapes_offset: m.metaOffsets.escapes,
   });
 }
 
@@ -105,7 +105,7 @@ type KernelSpec = [KernelName, Record<string, number>, KernelVariant];
 
 const decodeSpec = (m: GpuMatrixInternals): KernelSpec => ['decode', streamConstants(m), {}];
 const xsumSpec = (activations: ActivationType): KernelSpec => ['xsum', {}, { activations }];
-const fusedSpec = (m: GpuMatrixInternals, vectors: number, activations: ActivationType): KernelSpec => ['fused', { ...streamConstants(m), VECTORS: vectors }, { activations }];
+const fusedSpec = (m: GpuMatrixInternals, vectors: number, activations: ActivationType): KernelSpec => ['fused', { ...streamConstants(m), VECTORS: vectors }, { activations, weights: m.rule }];
 const packSpec: KernelSpec = ['pack_f16', {}, {}];
 
 /** Records the GPU decode of every part into its `decoded` nibbles (allocated on first use). */
@@ -121,16 +121,20 @@ function recordDecode(device: GPUDevice, m: GpuMatrixInternals, pass: GPUCompute
 }
 
 function recordFused(device: GPUDevice, m: GpuMatrixInternals, x: BufferRange, vectors: number, y: BufferRange, pass: GPUComputePassEncoder, activations: ActivationType): void {
-  const xsum = getKernel(device, ...xsumSpec(activations));
-  const sumShape = ownedUniform(device, m, `xsum shape ${vectors}`, () => packUniform(xsum, 'shape', { cols: m.cols, group_size: m.groupSize, groups_per_row: m.groupsPerRow, vectors }));
-  pass.setPipeline(xsum.pipeline);
-  pass.setBindGroup(0, bindGroup(device, xsum, { shape: sumShape, x, sums: m.groupSums }));
-  pass.dispatchWorkgroups(Math.ceil((m.groupsPerRow * vectors) / 64));
+  // Group scales need the activations' group sums; ecsq's row steps need none, and reads its escape lists instead.
+  const ruleBuffers: Record<string, GPUBuffer> = m.rule === 'rows' ? { escapes: m.escapes! } : { x_group_sums: m.groupSums };
+  if (m.rule === 'groups') {
+    const xsum = getKernel(device, ...xsumSpec(activations));
+    const sumShape = ownedUniform(device, m, `xsum shape ${vectors}`, () => packUniform(xsum, 'shape', { cols: m.cols, group_size: m.groupSize, groups_per_row: m.groupsPerRow, vectors }));
+    pass.setPipeline(xsum.pipeline);
+    pass.setBindGroup(0, bindGroup(device, xsum, { shape: sumShape, x, sums: m.groupSums }));
+    pass.dispatchWorkgroups(Math.ceil((m.groupsPerRow * vectors) / 64));
+  }
   const kernel = getKernel(device, ...fusedSpec(m, vectors, activations));
   pass.setPipeline(kernel.pipeline);
   for (const part of m.parts) {
     const shape = ownedUniform(device, part, 'fused shape', () => streamUniform(m, kernel, part));
-    pass.setBindGroup(0, bindGroup(device, kernel, { shape, ...streamBuffers(m, part), params: m.params, x, x_group_sums: m.groupSums, y }));
+    pass.setBindGroup(0, bindGroup(device, kernel, { shape, ...streamBuffers(m, part), params: m.params, x, ...ruleBuffers, y }));
     pass.dispatchWorkgroups(part.tiles);
   }
 }
@@ -368,9 +372,14 @@ function checkMatrix(device: GPUDevice, m: GpuMatrixInternals): void {
   if (m.lost) throw new DeviceError('DEVICE_LOST', 'the device holding the matrix was lost or destroyed');
 }
 
-/** Throws unless `mode` is a mode this matrix can run (`q4` needs the plain nibbles uploaded). */
+/**
+ * Throws unless `mode` is a mode this matrix can run: `q4` needs the plain nibbles uploaded, and
+ * ecsq matrices (values beyond ±7, escapes) have no q4 form, so only `fused` (and `auto`, which
+ * then is `fused`).
+ */
 function checkMode(m: GpuMatrixInternals, mode: string): void {
   if (!['fused', 'decode-then-q4', 'q4', 'auto'].includes(mode)) throw new InvalidInputError('BAD_MODE', `unknown mode '${mode}'`);
+  if (m.rule === 'rows' && (mode === 'q4' || mode === 'decode-then-q4')) throw new InvalidInputError('MODE_UNAVAILABLE', `mode '${mode}' needs plain q4 weights; an ecsq matrix (a step per row, escapes beyond ±7) runs fused only`);
   if (mode === 'q4' && !m.hostQ4) throw new InvalidInputError('MODE_UNAVAILABLE', "mode 'q4' needs a matrix uploaded with { q4: true }");
 }
 
@@ -407,9 +416,9 @@ export function fusedMatVec(device: GPUDevice, matrix: GpuMatrix, x: Activations
   checkMatrix(device, m);
   const requested = options.mode ?? 'fused';
   checkMode(m, requested);
-  const mode = requested === 'auto'
-    ? chooseMode(options.calibration ?? getCalibration(device), m.rows, m.cols, vectorsIn(x, m.cols, options), m.hostQ4)
-    : requested;
+  const mode = requested !== 'auto' ? requested
+    : m.rule === 'rows' ? 'fused' // the only mode an ecsq matrix has
+      : chooseMode(options.calibration ?? getCalibration(device), m.rows, m.cols, vectorsIn(x, m.cols, options), m.hostQ4);
   checkMode(m, mode);
   return runProduct(device, m, m.rows, m.cols, x, options, (xBuf, vectors, y, pass, act) => {
     if (mode === 'fused') return recordFused(device, m, xBuf, vectors, y, pass, act);
@@ -455,7 +464,8 @@ export async function prepareMatVec(device: GPUDevice, matrix: GpuMatrix, option
   checkMatrix(device, m);
   const requested = options.modes ?? ['fused'];
   for (const mode of requested) checkMode(m, mode);
-  const modes = new Set(requested.flatMap((mode): MatVecMode[] => (mode === 'auto' ? ['fused', 'decode-then-q4', ...(m.hostQ4 ? ['q4' as const] : [])] : [mode])));
+  const autoModes: MatVecMode[] = m.rule === 'rows' ? ['fused'] : ['fused', 'decode-then-q4', ...(m.hostQ4 ? ['q4' as const] : [])];
+  const modes = new Set(requested.flatMap((mode): MatVecMode[] => (mode === 'auto' ? autoModes : [mode])));
   const vectors = options.vectors ?? [1];
   for (const v of vectors) {
     if (!Number.isInteger(v) || v < 1 || v > MAX_VECTORS) throw new InvalidInputError('SHAPE_MISMATCH', `vectors must be integers in 1..${MAX_VECTORS}, got ${v}`);
@@ -466,7 +476,7 @@ export async function prepareMatVec(device: GPUDevice, matrix: GpuMatrix, option
   for (const act of activations) {
     if (act === 'f16') specs.push(packSpec);
     for (const v of vectors) {
-      if (modes.has('fused')) specs.push(xsumSpec(act), fusedSpec(m, v, act));
+      if (modes.has('fused')) specs.push(...(m.rule === 'groups' ? [xsumSpec(act)] : []), fusedSpec(m, v, act));
       if (modes.has('q4') || modes.has('decode-then-q4')) specs.push(q4Spec(device, m, v, act).spec);
     }
   }

@@ -1,10 +1,10 @@
 /**
  * GPU self-check of one compressed matrix, the same in Node (`rans-gemv verify --gpu`) and in a
  * browser page: the decode kernel's indices compared bit-exactly with the CPU reference, then
- * `fusedMatVec` in every mode for M = 1 and 4, with f32 and with f16 activations, on deterministic
- * x against the f64 CPU product.
+ * `fusedMatVec` in every mode the matrix has (ecsq: fused only) for M = 1 and 4, with f32 and with
+ * f16 activations, on deterministic x against the f64 CPU product.
  */
-import { decodeOnGpu, fusedMatVec, type MatVecMode } from './matvec.js';
+import { decodeOnGpu, fusedMatVec, readStreamStatus, type MatVecMode } from './matvec.js';
 import { uploadMatrix } from './upload.js';
 import { packNibbles } from '../quantize/import.js';
 import type { QuantizedMatrix } from '../quantize/types.js';
@@ -45,7 +45,9 @@ function activations(n: number, seed: number): Float32Array {
  * ```
  */
 export async function verifyTensorOnGpu(device: GPUDevice, name: string, q: QuantizedMatrix, encoded: EncodedMatrix): Promise<GpuCheck[]> {
-  const m = uploadMatrix(device, { params: q, encoded }, { q4: true, label: name });
+  const ecsq = q.quantizer === 'ecsq'; // no plain q4 form: fused only
+  const m = uploadMatrix(device, { params: q, encoded }, { q4: !ecsq, label: name });
+  const modes = ecsq ? ['fused'] as const : ['fused', 'decode-then-q4', 'q4'] as const;
   const out: GpuCheck[] = [];
   try {
     try {
@@ -66,7 +68,7 @@ export async function verifyTensorOnGpu(device: GPUDevice, name: string, q: Quan
       const xHalf = halfToF32(xBits, 'f16');
       const refHalf = referenceMatVec(q, xHalf);
       const scaleHalf = referenceAbsProducts(q, xHalf);
-      for (const mode of ['fused', 'decode-then-q4', 'q4'] as const) {
+      for (const mode of modes) {
         const err = maxRelativeError(await fusedMatVec(device, m, x, { mode }), ref, scale);
         out.push({ tensor: name, mode, vectors, activations: 'f32', maxRelErr: err, ok: err <= F32_PRODUCT_TOLERANCE });
         const yHalf = await fusedMatVec(device, m, xBits, { mode });
@@ -74,6 +76,9 @@ export async function verifyTensorOnGpu(device: GPUDevice, name: string, q: Quan
         out.push({ tensor: name, mode, vectors, activations: 'f16', maxRelErr: errHalf, ok: errHalf <= F16_PRODUCT_TOLERANCE });
       }
     }
+    // ecsq: the fused kernel checks that each lane read exactly its escape list.
+    const status = await readStreamStatus(device, m);
+    if (status.failedLanes) out.push({ tensor: name, mode: 'fused', vectors: 0, maxRelErr: 1, ok: false, error: `${status.failedLanes} lanes failed the end-of-lane check (first: lane ${status.firstFailedLane})` });
   } finally {
     m.destroy();
   }

@@ -55,7 +55,7 @@ function pushEscape(v: number, out: number[]): void {
   do {
     const digit = rest & ECSQ.ESCAPE_DIGIT_MASK;
     rest >>>= 3;
-    out.push(digit | (rest > 0 ? 8 : 0));
+    out.push(digit | (rest > 0 ? ECSQ.ESCAPE_MORE_BIT : 0));
   } while (rest > 0);
 }
 
@@ -146,7 +146,7 @@ export function escapeDecoder(g: StreamGeometry, e: LaneEscapes): (tile: number,
               if (at >= end || digits === ECSQ.ESCAPE_MAX_DIGITS) throw new StreamError('BAD_ESCAPES', `lane ${lane}: an escape value runs past its list`, lane);
               d = nibble(at++);
               rest += (d & ECSQ.ESCAPE_DIGIT_MASK) * 8 ** digits++;
-            } while (d & 8);
+            } while (d & ECSQ.ESCAPE_MORE_BIT);
             mag += rest;
           }
           const v = ECSQ.ESCAPE_MIN + mag;

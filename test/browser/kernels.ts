@@ -52,6 +52,11 @@ async function main(): Promise<void> {
     const c = compressMatrix({ name: `${rows}x${cols}`, rows, cols, kind: 'float', weights: gaussianWeights(rows * cols, rows + cols) }, { groupSize });
     checks.push(...await verifyTensorOnGpu(device, c.name, c.quantized, c.encoded));
   }
+  // ecsq: row steps and escape lists (1 % outliers at 20σ make multi-nibble escapes), fused only.
+  const r = 48, k = 1100;
+  const w = gaussianWeights(r * k, 9).map((v, i) => (i % 97 === 0 ? 20 * v : v));
+  const e = compressMatrix({ name: 'ecsq', rows: r, cols: k, kind: 'float', weights: w }, { quantizer: 'ecsq', rate: { bits: 3.8 } });
+  checks.push(...await verifyTensorOnGpu(device, e.name, e.quantized, e.encoded));
   const blob = await blobRoundTrip();
   const i = adapter.info;
   window.__result = { adapter: [i.vendor, i.architecture, i.device].filter(Boolean).join(' / '), checks, blob };

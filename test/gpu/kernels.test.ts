@@ -309,6 +309,10 @@ describe('bindings are reflected from the WGSL', () => {
     expect(reflectBindings(kernelSource(k)).map(({ name, binding, type }) => `${binding} ${type} ${name}`)).toMatchSnapshot();
   });
 
+  it('fused with the row-step rule (ecsq): escapes instead of group sums', () => {
+    expect(reflectBindings(kernelSource('fused', { weights: 'rows' })).map(({ name, binding, type }) => `${binding} ${type} ${name}`)).toMatchSnapshot();
+  });
+
   it('bindGroup rejects a host buffer the shader lacks, and a binding the host leaves out', () => {
     const { device } = gpu.get();
     const k = getKernel(device, 'xsum');

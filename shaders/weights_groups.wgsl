@@ -1,0 +1,42 @@
+// Dequantization by groups (affine, symmetric, per-tensor): w = s·q + b per group of a row, with
+// (s, b) packed in `params` [rows, groups_per_row]. fused.wgsl sums q·x over a group and applies
+// s·Σq·x + b·Σx once per group; the group sums Σx come from xsum.wgsl. No escapes.
+
+@group(0) @binding(6) var<storage, read> x_group_sums: array<f32>;
+
+const HAS_ESCAPES = false;
+
+// A step's two indices as q·2^16 and q·2^12 (nibble_floats.wgsl).
+fn scaled_indices(entry: u32) -> vec2<f32> {
+  return masked_to_f32x2(vec2<u32>(entry) & INDEX_MASKS);
+}
+
+// End of the span that starts at column c of group g: the group's end, within the lane's columns.
+fn span_end(c: u32, col1: u32, g: u32) -> u32 {
+  return min(col1, (g + 1u) * shape.group_size);
+}
+
+// (scale, bias) of group g of a row.
+fn span_params(row: u32, g: u32) -> vec2<f32> {
+  return unpack_params(params[row * shape.groups_per_row + g], shape.bf16_params != 0u);
+}
+
+// A span's share of y for vector m: s·Σq·x + b·Σx.
+fn span_value(p: vec2<f32>, dot_qx: f32, m: u32, g: u32) -> f32 {
+  return p.x * dot_qx + p.y * x_group_sums[m * shape.groups_per_row + g];
+}
+
+fn escape_start(ln: Lane) -> u32 {
+  return 0u;
+}
+
+fn has_escape(entry: u32) -> bool {
+  return false;
+}
+
+fn escape_pair(entry: u32, paired: bool, cursor: ptr<function, u32>) -> vec2<f32> {
+  return vec2<f32>(0.0);
+}
+
+fn finish_escapes(ln: Lane, c: Coder) {
+}
