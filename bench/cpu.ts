@@ -39,3 +39,19 @@ for (const groupSize of [32, 64, 128]) {
   const t = totalStats(matrices.map((m) => compressMatrix(m, { groupSize })));
   console.log(`g${String(groupSize).padEnd(5)} ${t.entropyBits.toFixed(3)}    ${t.bitsPerWeight.toFixed(3)}   ${t.overheadPct.toFixed(2).padStart(5)}%      ${t.scaleBitsPerWeight.toFixed(3)}    ${t.sqnrDb!.toFixed(2)}`);
 }
+
+// ecsq against the q4 it competes with: all-in bits/weight (indices with every stream byte,
+// exception lists, scales or row steps) at the same or given quality.
+console.log('\nquantizers, all-in bits/weight (coded indices + exceptions + scales/steps) and SQNR:');
+console.log('matrix                 quantizer              all-in b/w  exceptions b/w  SQNR dB');
+const gauss = { name: 'gaussian 4096×4096', rows: 4096, cols: 4096, kind: 'float' as const, weights: gaussianWeights(4096 * 4096, 8192) };
+const configs: [string, Parameters<typeof compressMatrix>[1]][] = [
+  ['affine g64', { groupSize: 64 }], ['affine g32', { groupSize: 32 }],
+  ['ecsq match q4-g64', { quantizer: 'ecsq', rate: { match: 'q4-g64' } }], ['ecsq --bits 3.8', { quantizer: 'ecsq', rate: { bits: 3.8 } }],
+  ['ecsq --bits 4.5', { quantizer: 'ecsq', rate: { bits: 4.5 } }],
+];
+for (const [label, options] of configs) {
+  for (const [what, stats] of [[gauss.name, compressMatrix(gauss, options).stats], ['stories260K', totalStats(matrices.map((m) => compressMatrix(m, options)))]] as const) {
+    console.log(`${what.padEnd(22)} ${label.padEnd(22)} ${(stats.bitsPerWeight + stats.scaleBitsPerWeight).toFixed(3).padStart(10)}  ${stats.exceptionBitsPerWeight.toFixed(3).padStart(11)}  ${stats.sqnrDb!.toFixed(2).padStart(7)}`);
+  }
+}

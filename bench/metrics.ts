@@ -36,6 +36,8 @@ export interface KernelMetrics {
   vsDense: Spread | null;
   /** time / time(q4), round by round. */
   vsQ4: Spread | null;
+  /** time / time(fused), round by round (fused-ecsq against fused affine). */
+  vsFused: Spread | null;
   verified: boolean;
   maxRelErr: number;
   skipped?: string;
@@ -50,6 +52,10 @@ export interface ShapeMetrics {
   bitsPerWeight: number;
   scaleBitsPerWeight: number;
   sqnrDb: number;
+  /** The ecsq quantization fused-ecsq runs: all-in bits/weight, exception share, SQNR. */
+  ecsq: ShapeResult['ecsq'];
+  /** time(fused-ecsq) / time(fused), median of per-round ratios. */
+  ecsqOverFused: number | null;
   kernels: KernelMetrics[];
   /** Symbols/s of the decode-only kernel. */
   decodeSymbolsPerSec: number | null;
@@ -96,7 +102,7 @@ export function shapeMetrics(r: ShapeResult, peakGbps: number | null): ShapeMetr
     kernel: k.kernel, medianMs: k.timing?.medianMs ?? null, p10Ms: k.timing?.p10Ms ?? null, p90Ms: k.timing?.p90Ms ?? null,
     timingSource: k.timing?.source ?? null, gbps: k.gbps, pctOfPeak: k.gbps !== null && peakGbps ? (100 * k.gbps) / peakGbps : null,
     cpuMedianMs: k.timing?.cpuMedianMs ?? null, recordUs: k.recordUs ?? null, vsDense: k.ratios?.vsDense ?? null, vsQ4: k.ratios?.vsQ4 ?? null,
-    verified: k.verified, maxRelErr: k.maxRelErr, skipped: k.skipped,
+    vsFused: k.ratios?.vsFused ?? null, verified: k.verified, maxRelErr: k.maxRelErr, skipped: k.skipped,
   }));
   const fused = kernelOf(r, 'fused'), q4 = kernelOf(r, 'q4'), decode = kernelOf(r, 'decode');
   const decodeRate = decode?.timing ? weights / (decode.timing.medianMs / 1e3) : null;
@@ -110,7 +116,8 @@ export function shapeMetrics(r: ShapeResult, peakGbps: number | null): ShapeMetr
   const bytesSavedVsQ4 = fused && q4 && q4.bytes > 0 ? 100 * (1 - fused.bytes / q4.bytes) : null;
   return {
     name: r.shape.name, rows: r.shape.rows, cols: r.shape.cols, entropyBits: r.entropyBits, bitsPerWeight: r.bitsPerWeight,
-    scaleBitsPerWeight: r.scaleBitsPerWeight, sqnrDb: r.sqnrDb, kernels, decodeSymbolsPerSec: decodeRate,
+    scaleBitsPerWeight: r.scaleBitsPerWeight, sqnrDb: r.sqnrDb, ecsq: r.ecsq ?? null,
+    ecsqOverFused: kernelOf(r, 'fused-ecsq')?.ratios?.vsFused?.median ?? null, kernels, decodeSymbolsPerSec: decodeRate,
     neededSymbolsPerSec: needed, neededRateBasis: peakGbps ? 'peak bandwidth' : 'measured q4 bandwidth',
     bytesSavedVsQ4, decodeRateOfNeeded, fusedOverQ4, decodeOverQ4, verdict: verdict(r, decodeRateOfNeeded),
   };

@@ -118,6 +118,7 @@ function summary(r: BenchResult): string {
       lines.push(`${s.name.padEnd(28)} ${k.kernel.padEnd(15)} ${(k.medianMs?.toFixed(3) ?? '–').padStart(10)} ${(k.cpuMedianMs?.toFixed(1) ?? '–').padStart(9)} ${(k.recordUs?.toFixed(1) ?? '–').padStart(7)} ${(k.gbps?.toFixed(2) ?? '–').padStart(7)}  ${ratio(k.vsDense).padEnd(22)} ${ratio(k.vsQ4).padEnd(20)} ${k.skipped ? 'skipped' : k.verified ? 'yes' : 'NO'}`);
     }
     lines.push(`${''.padEnd(28)} bits/w ${s.bitsPerWeight.toFixed(3)} (+${s.scaleBitsPerWeight.toFixed(3)} scales), SQNR ${s.sqnrDb.toFixed(2)} dB; fused/q4 ${s.fusedOverQ4?.toFixed(2) ?? '–'}, decode/q4 ${s.decodeOverQ4?.toFixed(2) ?? '–'}; ${s.verdict}`);
+    if (s.ecsq) lines.push(`${''.padEnd(28)} ecsq at that SQNR: ${s.ecsq.bitsPerWeight.toFixed(3)} bits/w all-in (exception lists ${s.ecsq.exceptionBitsPerWeight.toFixed(3)}), SQNR ${s.ecsq.sqnrDb.toFixed(2)} dB; fused-ecsq/fused ${s.ecsqOverFused?.toFixed(2) ?? '–'} per round`);
   }
   lines.push('projected 8B tokens/s: ' + r.projections.map((p) => `${p.kernel} ${p.tokensPerSec?.toPrecision(3) ?? '–'}${p.extrapolated ? '*' : ''}`).join(', ') + ' (* extrapolated)');
   return lines.join('\n');

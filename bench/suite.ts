@@ -15,12 +15,17 @@ import {
 } from '../src/index.js';
 import type { CompressedMatrix } from '../src/pipeline.js';
 import type { LayoutOptions } from '../src/rans/layout.js';
-import { dequantize, energyToDb, quantizationEnergy, quantize } from '../src/quantize/quantize.js';
+import type { AffineMatch } from '../src/quantize/ecsq.js';
+import { dequantize, energyToDb, MatrixQuantizer, quantizationEnergy, quantize } from '../src/quantize/quantize.js';
 import { groupsPerRow, type QuantizedMatrix } from '../src/quantize/types.js';
 import { gaussianWeights, rng } from './synthetic.js';
 
-/** The kernels measured side by side. */
-export const KERNELS = ['dense-f32', 'q4', 'fused', 'decode', 'decode-then-q4'] as const;
+/**
+ * The kernels measured side by side. `fused-ecsq` is the fused kernel on the same weights
+ * quantized by `ecsq` at the SQNR affine q4 reaches with the suite's group size (its own
+ * streams, row steps and exception lists; verified against its own CPU reference).
+ */
+export const KERNELS = ['dense-f32', 'q4', 'fused', 'decode', 'decode-then-q4', 'fused-ecsq'] as const;
 export type KernelId = (typeof KERNELS)[number];
 
 /** A matrix to benchmark: synthetic Gaussian weights, or real ones passed in `weights`. */
@@ -73,6 +78,8 @@ export interface RoundRatios {
   vsDense: Spread | null;
   /** time(kernel) / time(q4) per round; null when q4 was not timed. */
   vsQ4: Spread | null;
+  /** time(kernel) / time(fused) per round (fused-ecsq against fused affine); null when fused was not timed. */
+  vsFused?: Spread | null;
 }
 
 export interface KernelResult {
@@ -99,6 +106,8 @@ export interface ShapeResult {
   entropyBits: number;
   scaleBitsPerWeight: number;
   sqnrDb: number;
+  /** The ecsq quantization of the same weights (fused-ecsq's): all-in bits/weight, exception share, SQNR. */
+  ecsq: { bitsPerWeight: number; exceptionBitsPerWeight: number; sqnrDb: number } | null;
   kernels: KernelResult[];
 }
 
@@ -264,6 +273,28 @@ function prepare(shape: Shape, groupSize: number, layout: LayoutOptions = {}): C
 }
 
 /**
+ * The same weights as {@link prepare}, quantized by `ecsq` at affine q4's SQNR for the group
+ * size (rate target `match`). Synthetic weights are generated twice, block by block (the rate
+ * statistics, then the indices), so host memory stays bounded for 128256×4096.
+ */
+function prepareEcsq(shape: Shape, groupSize: number, layout: LayoutOptions = {}): CompressedMatrix {
+  const { rows, cols } = shape;
+  const options = { quantizer: 'ecsq' as const, rate: { match: `q4-g${groupSize}` as AffineMatch }, groupSize, ...layout };
+  if (shape.weights) return compressMatrix({ name: shape.name, rows, cols, kind: 'float', weights: Float32Array.from(shape.weights) }, options);
+  const rowsPerChunk = Math.max(1, Math.floor(CHUNK_WEIGHTS / cols));
+  const mq = new MatrixQuantizer(rows, cols, options);
+  for (const pass of [0, 1]) {
+    for (let r0 = 0; r0 < rows; r0 += rowsPerChunk) {
+      const w = gaussianWeights(Math.min(rowsPerChunk, rows - r0) * cols, (rows ^ (cols << 8)) + r0);
+      if (pass === 0) mq.scanRange(w); else mq.addRows(w);
+    }
+  }
+  const c = compressMatrix({ name: shape.name, rows, cols, kind: 'quantized', quantized: mq.result() }, options);
+  const energy = { signal: mq.signal, noise: mq.noise };
+  return { ...c, energy, stats: { ...c.stats, sqnrDb: energyToDb(energy) } };
+}
+
+/**
  * Runs the suite on one device. `onProgress` gets a line per step; `cpuClock` (Node:
  * process.cpuUsage) adds CPU time per product to every timing.
  */
@@ -326,6 +357,18 @@ export async function runSuite(device: GPUDevice, config: SuiteConfig, onProgres
     // Steady state: decoded once (above), then plain q4 on the decoded nibbles.
     for (const m of copies) await fusedMatVec(device, m, x, { mode: 'decode-then-q4' });
     await verify('decode-then-q4', probe.bytes.q4 + probe.bytes.params + xBytes, product('decode-then-q4'), record('decode-then-q4'));
+    // fused on the ecsq quantization of the same weights, against its own reference.
+    onProgress(`${shape.name}: ecsq quantize + encode`);
+    const e = prepareEcsq(shape, config.groupSize, config.layout);
+    const eProbe = uploadMatrix(device, { params: e.quantized, encoded: e.encoded });
+    const eCopies: GpuMatrix[] = [eProbe];
+    for (let i = 1; i < copiesFor(eProbe.bytes.streams + eProbe.bytes.params); i++) eCopies.push(uploadMatrix(device, { params: e.quantized, encoded: e.encoded }));
+    cleanup.push(() => eCopies.forEach((m) => m.destroy()));
+    const eRef = referenceMatVec(e.quantized, x), eScale = referenceAbsProducts(e.quantized, x);
+    await verify('fused-ecsq', eProbe.bytes.streams + eProbe.bytes.params + xBytes,
+      async () => maxRelativeError(await fusedMatVec(device, eProbe, x), eRef, eScale),
+      (encoder, i) => fusedMatVec(device, eCopies[i % eCopies.length], xBuf, { encoder, output: yBuf }));
+    const ecsq = { bitsPerWeight: e.stats.bitsPerWeight + e.stats.scaleBitsPerWeight, exceptionBitsPerWeight: e.stats.exceptionBitsPerWeight, sqnrDb: e.stats.sqnrDb ?? NaN };
 
     onProgress(`${shape.name}: time ${timed.map((t) => t.kernel).join(', ')} in ${config.iterations} interleaved rounds after ≥ ${config.warmup} warm-up rounds${config.warmupMs ? ` and ${config.warmupMs} ms` : ''}`);
     const timings = await timeInterleaved(device, config, cpuClock, timed);
@@ -336,13 +379,13 @@ export async function runSuite(device: GPUDevice, config: SuiteConfig, onProgres
       k.timing = t.timing;
       k.gbps = k.bytes / t.timing.medianMs / 1e6;
       k.recordUs = recordingCost(device, timed.find((x) => x.kernel === k.kernel)!);
-      k.ratios = { vsDense: roundRatios(samples, k.kernel, 'dense-f32'), vsQ4: roundRatios(samples, k.kernel, 'q4') };
+      k.ratios = { vsDense: roundRatios(samples, k.kernel, 'dense-f32'), vsQ4: roundRatios(samples, k.kernel, 'q4'), vsFused: roundRatios(samples, k.kernel, 'fused') };
     }
     cleanup.forEach((f) => f());
     xBuf.destroy(); yBuf.destroy();
     results.push({
       shape: { name: shape.name, rows, cols }, bitsPerWeight: c.stats.bitsPerWeight, entropyBits: c.stats.entropyBits,
-      scaleBitsPerWeight: c.stats.scaleBitsPerWeight, sqnrDb: c.stats.sqnrDb ?? NaN, kernels,
+      scaleBitsPerWeight: c.stats.scaleBitsPerWeight, sqnrDb: c.stats.sqnrDb ?? NaN, ecsq, kernels,
     });
   }
   return results;

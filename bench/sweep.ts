@@ -1,45 +1,63 @@
 /**
- * Bytes per weight against quality for several quantizers, on stories260K's real weights:
- * the data of the report's "bytes per weight vs SQNR" and "bits per weight vs KL" charts. Plain
- * q4 pays 4 bits per index, rANS pays the coded bits; both pay the same scale/bias bits. KL is
- * `rans-gemv eval`'s measure on 8 seeded continuations of 128 tokens (a few seconds each).
+ * Bits per weight against quality for several quantizers: the data of the report's quantizer
+ * charts. On stories260K's real weights: SQNR, and KL of the model (`rans-gemv eval`'s measure on
+ * 8 seeded continuations of 128 tokens, a few seconds each); on a synthetic Gaussian matrix:
+ * SQNR. Plain q4 pays 4 bits per index, rANS pays the coded bits (with exception lists for ecsq);
+ * both pay the same scale/bias (or row-step) bits. ecsq has no plain q4 form.
  */
 import { readFileSync } from 'node:fs';
 import { llama2cMatrices } from '../src/io/llama2c.js';
 import { evaluateModel } from '../src/llm/eval.js';
 import { modelFromCheckpoint } from '../src/llm/model.js';
 import { bundledModel } from '../src/paths.js';
-import { compressMatrix, totalStats } from '../src/pipeline.js';
+import { compressMatrix, totalStats, type CompressOptions } from '../src/pipeline.js';
 import type { QuantizerKind } from '../src/quantize/types.js';
+import { gaussianWeights } from './synthetic.js';
 
 export interface SweepPoint {
   label: string;
   quantizer: QuantizerKind;
   groupSize: number;
   sqnrDb: number;
-  q4BytesPerWeight: number;
+  /** Plain q4 (4-bit indices + scales), bytes/weight; null for ecsq, which has no plain q4 form. */
+  q4BytesPerWeight: number | null;
   ransBytesPerWeight: number;
   entropyBits: number;
   /** Mean KL(fp32 ‖ quantized) per token of the stories260K model ({@link SWEEP_EVAL}). */
   klDivergence: number;
+  /** The same quantizer on {@link SWEEP_GAUSSIAN}: all-in rANS bits/weight and SQNR. */
+  gaussian: { bitsPerWeight: number; sqnrDb: number };
 }
 
 /** How the sweep measures KL: fewer tokens than `rans-gemv eval`'s default, so a run stays short. */
 export const SWEEP_EVAL = { sequences: 8, tokens: 128, seed: 1 };
 
-const CONFIGS: [QuantizerKind, number][] = [['affine', 32], ['affine', 64], ['affine', 128], ['symmetric', 32], ['symmetric', 64], ['per-tensor', 64]];
+/** The synthetic matrix of the SQNR chart: wide rows, as in a 7B model. */
+export const SWEEP_GAUSSIAN = { rows: 512, cols: 4096, seed: 4097 };
+
+const CONFIGS: [string, CompressOptions][] = [
+  ['affine g32', { groupSize: 32 }], ['affine g64', { groupSize: 64 }], ['affine g128', { groupSize: 128 }],
+  ['symmetric g32', { quantizer: 'symmetric', groupSize: 32 }], ['symmetric g64', { quantizer: 'symmetric', groupSize: 64 }],
+  ['per-tensor', { quantizer: 'per-tensor', groupSize: 64 }],
+  ...[3.6, 3.8, 4.0, 4.2, 4.5].map((bits): [string, CompressOptions] => [`ecsq ${bits} b/w`, { quantizer: 'ecsq', rate: { bits } }]),
+];
 
 export async function quantizerSweep(): Promise<SweepPoint[]> {
   const bin = new Uint8Array(readFileSync(bundledModel().model));
   const matrices = llama2cMatrices(bin);
+  const { rows, cols, seed } = SWEEP_GAUSSIAN;
+  const gaussian = { name: 'gaussian', rows, cols, kind: 'float' as const, weights: gaussianWeights(rows * cols, seed) };
   const points: SweepPoint[] = [];
-  for (const [quantizer, groupSize] of CONFIGS) {
-    const t = totalStats(matrices.map((m) => compressMatrix(m, { quantizer, groupSize })));
-    const { klDivergence } = await evaluateModel(modelFromCheckpoint(bin, { quantizer, groupSize }), SWEEP_EVAL);
+  for (const [label, options] of CONFIGS) {
+    const t = totalStats(matrices.map((m) => compressMatrix(m, options)));
+    const g = compressMatrix(gaussian, options).stats;
+    const { klDivergence } = await evaluateModel(modelFromCheckpoint(bin, options), SWEEP_EVAL);
+    const quantizer = options.quantizer ?? 'affine';
     points.push({
-      label: quantizer === 'per-tensor' ? 'per-tensor' : `${quantizer} g${groupSize}`, quantizer, groupSize,
+      label, quantizer, groupSize: options.groupSize ?? 64,
       sqnrDb: t.sqnrDb!, entropyBits: t.entropyBits, klDivergence,
-      q4BytesPerWeight: (4 + t.scaleBitsPerWeight) / 8, ransBytesPerWeight: (t.bitsPerWeight + t.scaleBitsPerWeight) / 8,
+      q4BytesPerWeight: quantizer === 'ecsq' ? null : (4 + t.scaleBitsPerWeight) / 8, ransBytesPerWeight: (t.bitsPerWeight + t.scaleBitsPerWeight) / 8,
+      gaussian: { bitsPerWeight: g.bitsPerWeight + g.scaleBitsPerWeight, sqnrDb: g.sqnrDb! },
     });
   }
   return points;

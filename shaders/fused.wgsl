@@ -1,7 +1,7 @@
 // Fused rANS decode + GEMV: y[m] = W · x[m] for VECTORS vectors, W never decompressed in memory.
 // Preceded by params.wgsl, an activation variant, rans_lanes.wgsl and a dequantization rule:
 // weights_groups.wgsl (a scale and bias per group) or weights_rows.wgsl (ecsq: a step per row,
-// escapes). Each invocation decodes its two lanes in registers and multiplies on the fly, summing
+// exceptions). Each invocation decodes its two lanes in registers and multiplies on the fly, summing
 // index·x over a span (a group, or the rule's whole row segment) and applying the span's
 // parameters once (`span_value`).
 
@@ -31,8 +31,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let col0 = ls.a.col0;
     let col1 = ls.a.col1;
     var coders = start_pair(ls);
-    coders.a.esc = escape_start(ls.a);
-    coders.b.esc = escape_start(ls.b);
+    var exc_a = exceptions_start(ls.a);
+    var exc_b = exceptions_start(ls.b);
     for (var i = 0u; i < ls.rows_a; i++) {
       coders = begin_row(ls, coders, i);
       for (var m = 0u; m < VECTORS; m++) {
@@ -61,25 +61,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
             dot_a[m] += dot(qa, xq);
             dot_b[m] += dot(qb, xq);
           }
-          // ecsq escapes (a constant false otherwise): rare, so a branch around the list reads.
-          if (HAS_ESCAPES) {
-            if (has_escape(ea0) || has_escape(coders.a.entry)) {
-              var cursor = coders.a.esc;
-              let fix = vec4<f32>(escape_pair(ea0, true, &cursor), escape_pair(coders.a.entry, true, &cursor));
-              coders.a.esc = cursor;
-              for (var m = 0u; m < VECTORS; m++) {
-                dot_a[m] += dot(fix, x_quad(m * cols + c));
-              }
-            }
-            if (has_escape(eb0) || has_escape(coders.b.entry)) {
-              var cursor = coders.b.esc;
-              let fix = vec4<f32>(escape_pair(eb0, true, &cursor), escape_pair(coders.b.entry, true, &cursor));
-              coders.b.esc = cursor;
-              for (var m = 0u; m < VECTORS; m++) {
-                dot_b[m] += dot(fix, x_quad(m * cols + c));
-              }
-            }
-          }
         }
         for (; c < span_stop; c += 2u) {
           coders.a = decode_step(ls.a, coders.a);
@@ -87,28 +68,21 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
           let qa = scaled_indices(coders.a.entry);
           let qb = scaled_indices(coders.b.entry);
           let paired = c + 1u < span_stop;
-          var fix_a = vec2<f32>(0.0);
-          var fix_b = vec2<f32>(0.0);
-          if (HAS_ESCAPES) {
-            var cursor_a = coders.a.esc;
-            var cursor_b = coders.b.esc;
-            fix_a = escape_pair(coders.a.entry, paired, &cursor_a);
-            fix_b = escape_pair(coders.b.entry, paired, &cursor_b);
-            coders.a.esc = cursor_a;
-            coders.b.esc = cursor_b;
-          }
           for (var m = 0u; m < VECTORS; m++) {
             var xp = vec2<f32>(x_at(m * cols + c), 0.0);
             if (paired) {
               xp.y = x_at(m * cols + c + 1u);
             }
-            if (HAS_ESCAPES) {
-              dot_a[m] += dot(fix_a, xp);
-              dot_b[m] += dot(fix_b, xp);
-            }
             xp *= PAIR_SCALES;
             dot_a[m] += dot(qa, xp);
             dot_b[m] += dot(qb, xp);
+          }
+        }
+        // ecsq (a constant false otherwise): the row's exceptions, once its span is summed.
+        if (HAS_EXCEPTIONS) {
+          exc_a = apply_exceptions(exc_a, i, ls.a, &dot_a);
+          if (i < ls.rows_b) {
+            exc_b = apply_exceptions(exc_b, i, ls.b, &dot_b);
           }
         }
         let pa = span_params(ls.a.row0 + i, g);
@@ -128,14 +102,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       }
     }
     finish_pair(ls, coders);
-    if (HAS_ESCAPES) {
-      finish_escapes(ls.a, coders.a);
+    if (HAS_EXCEPTIONS) {
+      finish_exceptions(ls.a, exc_a);
       if (ls.has_b) {
-        var b = coders.b_end;
-        if (ls.rows_b == ls.rows_a) {
-          b = coders.b;
-        }
-        finish_escapes(ls.b, b);
+        finish_exceptions(ls.b, exc_b);
       }
     }
   }

@@ -25,8 +25,10 @@ struct StreamShape {
   // Where the tile checks start in `lane_meta` (decode.wgsl); has_checks 0 when the streams have none.
   checks_offset: u32,
   has_checks: u32,
-  // ecsq (weights_rows.wgsl): where the lanes' escape-list starts (lanes + 1 nibble offsets) are in `lane_meta`.
-  escapes_offset: u32,
+  // ecsq (weights_rows.wgsl): where the lanes' exception-list starts (lanes + 1 bit offsets) are
+  // in `lane_meta`, and the Exp-Golomb order of the lists' gaps.
+  exceptions_offset: u32,
+  exception_gap_bits: u32,
 }
 
 @group(0) @binding(0) var<uniform> shape: StreamShape;
@@ -39,7 +41,7 @@ struct StreamShape {
 //  lengths_offset + i  lengths (in units) of lanes 2i (low half) and 2i+1 (high half);
 //  tiles_offset + 2t   tile t's first unit in `streams`, then its striped depth (host-derived);
 //  checks_offset + t   tile t's integrity check (sum of its lanes' hashes; decode.wgsl), if any;
-//  escapes_offset + l  ecsq: nibble offset of lane l's escape list (host-derived; lanes + 1 entries).
+//  exceptions_offset + l  ecsq: bit offset of lane l's exception list (host-derived; lanes + 1 entries).
 @group(0) @binding(2) var<storage, read> lane_meta: array<u32>;
 // [lanes that failed the end-of-stream check, lowest failed lane, tiles that failed the index
 // check (decode.wgsl), lowest failed tile]; the host resets it.
@@ -225,11 +227,10 @@ struct Coder {
   next: u32,  // unit k/2 + 1, loaded ahead
   after: u32, // unit k/2 + 2, loaded ahead
   entry: u32, // the table entry of the last step: its pair's first index in bits 16-19, second in 12-15
-  esc: u32,   // ecsq: the next nibble of the lane's escape list (weights_rows.wgsl); unused otherwise
 }
 
 fn first_coder(ln: Lane) -> Coder {
-  return Coder(ln.x0, 0u, lane_unit(ln, 0u), lane_unit(ln, 1u), lane_unit(ln, 2u), 0u, 0u);
+  return Coder(ln.x0, 0u, lane_unit(ln, 0u), lane_unit(ln, 1u), lane_unit(ln, 2u), 0u);
 }
 
 // One rANS step: slot lookup, state update f·⌊x/M⌋ + slot − c, at most one word of
@@ -244,7 +245,7 @@ fn decode_step(ln: Lane, c: Coder) -> Coder {
   let x = (e >> TABLE_FREQ_SHIFT) * (c.x >> PRECISION) + (e & TABLE_OFFSET_MASK);
   let refill = x < STATE_LOWER_BOUND;
   let word = select(c.unit, c.unit >> 16u, (c.k & 1u) == 1u) & 0xffffu;
-  var d = Coder(select(x, (x << 16u) | word, refill), c.k + u32(refill), c.unit, c.next, c.after, e, c.esc);
+  var d = Coder(select(x, (x << 16u) | word, refill), c.k + u32(refill), c.unit, c.next, c.after, e);
   if (refill && (c.k & 1u) == 1u) {
     d.unit = c.next;
     d.next = c.after;

@@ -1,10 +1,10 @@
 // Dequantization by groups (affine, symmetric, per-tensor): w = s·q + b per group of a row, with
 // (s, b) packed in `params` [rows, groups_per_row]. fused.wgsl sums q·x over a group and applies
-// s·Σq·x + b·Σx once per group; the group sums Σx come from xsum.wgsl. No escapes.
+// s·Σq·x + b·Σx once per group; the group sums Σx come from xsum.wgsl. No exceptions.
 
 @group(0) @binding(6) var<storage, read> x_group_sums: array<f32>;
 
-const HAS_ESCAPES = false;
+const HAS_EXCEPTIONS = false;
 
 // A step's two indices as q·2^16 and q·2^12 (nibble_floats.wgsl).
 fn scaled_indices(entry: u32) -> vec2<f32> {
@@ -26,17 +26,18 @@ fn span_value(p: vec2<f32>, dot_qx: f32, m: u32, g: u32) -> f32 {
   return p.x * dot_qx + p.y * x_group_sums[m * shape.groups_per_row + g];
 }
 
-fn escape_start(ln: Lane) -> u32 {
-  return 0u;
+// No exceptions: the stand-ins the fused kernel compiles away (HAS_EXCEPTIONS is false).
+struct Exceptions {
+  at: u32,
 }
 
-fn has_escape(entry: u32) -> bool {
-  return false;
+fn exceptions_start(ln: Lane) -> Exceptions {
+  return Exceptions(0u);
 }
 
-fn escape_pair(entry: u32, paired: bool, cursor: ptr<function, u32>) -> vec2<f32> {
-  return vec2<f32>(0.0);
+fn apply_exceptions(e: Exceptions, i: u32, ln: Lane, dots: ptr<function, array<f32, MAX_VECTORS>>) -> Exceptions {
+  return e;
 }
 
-fn finish_escapes(ln: Lane, c: Coder) {
+fn finish_exceptions(ln: Lane, e: Exceptions) {
 }

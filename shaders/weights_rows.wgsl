@@ -1,12 +1,13 @@
 // Dequantization by rows (ecsq): w = Δ_r·v, one f32 step per row in `params` (the f16 step
-// widened on the host). Index i ≠ ESCAPE_INDEX stands for v = i − ZERO_INDEX and is read as such
-// straight from the table entry; an escape index reads as ESCAPE_INDEX − ZERO_INDEX and a
-// correction (v − that)·x is added from the lane's escape list (docs/FORMAT.md, "Escapes"). A row
+// widened on the host). Index i stands for v = i − ZERO_INDEX, read as such straight from the
+// table entry. A weight whose v lies beyond [−8, 7] was coded clamped and is an exception in its
+// lane's list (docs/FORMAT.md, "Exceptions"): after each row of the main loop the lane adds
+// (v − clamped v)·x for the row's exceptions, so the loop itself does no exception work. A row
 // segment is one span: its Σv·x is multiplied by the step once, with no group sums.
 
-@group(0) @binding(12) var<storage, read> escapes: array<u32>;
+@group(0) @binding(12) var<storage, read> exceptions: array<u32>;
 
-const HAS_ESCAPES = true;
+const HAS_EXCEPTIONS = true;
 
 // The index fields of an entry minus ZERO_INDEX in place: masked_to_f32x2 leaves q·2^b, and
 // 2^23 + ZERO_INDEX·2^b is exact in f32, so (q − ZERO_INDEX)·2^b costs no extra operation.
@@ -28,57 +29,90 @@ fn span_value(p: vec2<f32>, dot_qx: f32, m: u32, g: u32) -> f32 {
   return p.x * dot_qx;
 }
 
-fn escape_start(ln: Lane) -> u32 {
-  return lane_meta[shape.escapes_offset + ln.index];
+const NO_EXCEPTION = 0xffffffffu;
+
+// A lane's place in its exception list: the next exception (its position in the lane's block,
+// decode order, and its correction v − clamped v) and where reading goes on.
+struct Exceptions {
+  at: u32,    // next unread bit of the lists
+  end: u32,   // the lane's list ends here (the next lane's starts)
+  next: u32,  // position of the next exception; NO_EXCEPTION when none is left
+  fix: f32,   // its correction
+  after: u32, // the position after the previous exception (gaps count from it)
 }
 
-fn has_escape(entry: u32) -> bool {
-  return (entry & TABLE_FIRST_INDEX_MASK) == (ESCAPE_INDEX << (TABLE_PAIR_SHIFT + 4u))
-    || (entry & TABLE_SECOND_INDEX_MASK) == (ESCAPE_INDEX << TABLE_PAIR_SHIFT);
+// 32 bits of the lists from bit `at` (clamped to the buffer: corrupt starts read garbage, never
+// out of bounds; the end-of-lane check reports them).
+fn list_bits(at: u32) -> u32 {
+  let last = arrayLength(&exceptions) - 1u;
+  let lo = exceptions[min(at >> 5u, last)];
+  let s = at & 31u;
+  if (s == 0u) {
+    return lo;
+  }
+  return (lo >> s) | (exceptions[min((at >> 5u) + 1u, last)] << (32u - s));
 }
 
-// Nibble k of the escape lists; clamped to the buffer, so a corrupt list reads garbage, never out
-// of bounds (the end-of-lane check reports it).
-fn escape_nibble(k: u32) -> u32 {
-  return (escapes[min(k >> 3u, arrayLength(&escapes) - 1u)] >> ((k & 7u) * 4u)) & 0xfu;
+// Exp-Golomb of order k at bit `at`, least significant bit first: (value, bits it takes).
+fn exp_golomb(at: u32, k: u32) -> vec2<u32> {
+  let z = min(countTrailingZeros(list_bits(at)), 31u);
+  var m = 1u << z;
+  if (z > 0u) {
+    m |= list_bits(at + z + 1u) & ((1u << z) - 1u);
+  }
+  var low = 0u;
+  if (k > 0u) {
+    low = list_bits(at + 2u * z + 1u) & ((1u << k) - 1u);
+  }
+  return vec2<u32>(((m - 1u) << k) | low, 2u * z + 1u + k);
 }
 
-// The next value of the list (|v| ≥ ESCAPE_MIN), as the correction v − (ESCAPE_INDEX − ZERO_INDEX).
-fn escape_correction(cursor: ptr<function, u32>) -> f32 {
-  let first = escape_nibble(*cursor);
-  *cursor += 1u;
-  var mag = first & ESCAPE_DIGIT_MASK;
-  if (mag == ESCAPE_DIGIT_MASK) {
-    // Bounded whatever the data says: at most ESCAPE_MAX_DIGITS digits.
-    for (var d = 0u; d < ESCAPE_MAX_DIGITS; d++) {
-      let n = escape_nibble(*cursor);
-      *cursor += 1u;
-      mag += (n & ESCAPE_DIGIT_MASK) << (3u * d);
-      if ((n & ESCAPE_MORE_BIT) == 0u) {
-        break;
-      }
+// Reads the next entry: gap (order exception_gap_bits), sign, excess (order 0).
+fn next_exception(e: Exceptions) -> Exceptions {
+  var r = e;
+  if (r.at >= r.end) {
+    r.next = NO_EXCEPTION;
+    return r;
+  }
+  let gap = exp_golomb(r.at, shape.exception_gap_bits);
+  r.next = r.after + gap.x;
+  r.after = r.next + 1u;
+  let negative = (list_bits(r.at + gap.y) & 1u) != 0u;
+  let excess = exp_golomb(r.at + gap.y + 1u, 0u);
+  r.at += gap.y + 1u + excess.y;
+  // v = 8 + excess over the clamped 7, or −9 − excess under the clamped −8: v − clamped = ±(excess + 1).
+  let d = f32(excess.x) + 1.0;
+  r.fix = select(d, -d, negative);
+  return r;
+}
+
+fn exceptions_start(ln: Lane) -> Exceptions {
+  let first_bit = lane_meta[shape.exceptions_offset + ln.index];
+  return next_exception(Exceptions(first_bit, lane_meta[shape.exceptions_offset + ln.index + 1u], NO_EXCEPTION, 0.0, 0u));
+}
+
+// Adds row i's exceptions (lane positions [i·width, (i + 1)·width)) to its sums. Positions only
+// grow and every entry takes ≥ 3 bits of a bounded list, so the loop ends whatever the data says.
+fn apply_exceptions(e: Exceptions, i: u32, ln: Lane, dots: ptr<function, array<f32, MAX_VECTORS>>) -> Exceptions {
+  var r = e;
+  let width = ln.col1 - ln.col0;
+  let row_start = i * width;
+  loop {
+    if (r.next >= row_start + width || r.next < row_start) {
+      break;
     }
+    let col = ln.col0 + r.next - row_start;
+    for (var m = 0u; m < VECTORS; m++) {
+      (*dots)[m] += r.fix * x_at(m * shape.cols + col);
+    }
+    r = next_exception(r);
   }
-  let v = f32(ESCAPE_MIN + mag);
-  return select(v, -v, (first & ESCAPE_SIGN_BIT) != 0u) + f32(ZERO_INDEX - ESCAPE_INDEX);
+  return r;
 }
 
-// Corrections of a step's two weights (the second only when `paired`: an odd segment's pad is
-// not a weight), taking their values from the list at `cursor`.
-fn escape_pair(entry: u32, paired: bool, cursor: ptr<function, u32>) -> vec2<f32> {
-  var fix = vec2<f32>(0.0);
-  if ((entry & TABLE_FIRST_INDEX_MASK) == (ESCAPE_INDEX << (TABLE_PAIR_SHIFT + 4u))) {
-    fix.x = escape_correction(cursor);
-  }
-  if (paired && (entry & TABLE_SECOND_INDEX_MASK) == (ESCAPE_INDEX << TABLE_PAIR_SHIFT)) {
-    fix.y = escape_correction(cursor);
-  }
-  return fix;
-}
-
-// An intact lane has read exactly its own list: it ends where the next lane's starts.
-fn finish_escapes(ln: Lane, c: Coder) {
-  if (c.esc != lane_meta[shape.escapes_offset + ln.index + 1u]) {
+// An intact lane has applied every exception and read exactly its own list.
+fn finish_exceptions(ln: Lane, e: Exceptions) {
+  if (e.next != NO_EXCEPTION || e.at != e.end) {
     atomicAdd(&status[0], 1u);
     atomicMin(&status[1], ln.index);
   }

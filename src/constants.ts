@@ -50,22 +50,11 @@ export const KERNEL = {
 
 /**
  * The entropy-constrained quantizer `ecsq` (docs/FORMAT.md, "ecsq"): a weight is an integer v
- * times its row's step. Index i ≠ ESCAPE_INDEX stands for v = i − ZERO_INDEX (|v| ≤ 7); the escape
- * index stands for |v| ≥ 8, whose value is the next entry of the lane's escape list, coded in
- * nibbles: the first holds the sign (bit 3) and min(|v| − 8, 7) (bits 0–2); at 7 the rest
- * |v| − 15 follows in base-8 digits, low first, bit 3 set on every digit but the last.
+ * times its row's step. Index i stands for v = i − ZERO_INDEX, so an index holds v ∈ [−8, 7];
+ * weights beyond are exceptions listed per lane (src/rans/exceptions.ts).
  */
 export const ECSQ = {
-  ESCAPE_INDEX: 0,
   ZERO_INDEX: 8,
-  /** Smallest |v| that is an escape. */
-  ESCAPE_MIN: 8,
-  /** First nibble: the sign. Continuation nibbles: another digit follows. */
-  ESCAPE_SIGN_BIT: 8,
-  ESCAPE_MORE_BIT: 8,
-  ESCAPE_DIGIT_MASK: 7,
-  /** Most continuation nibbles a value may have (|v| < 2^31): decoders stop there, whatever the data says. */
-  ESCAPE_MAX_DIGITS: 11,
 } as const;
 
 // Couplings. The fused kernel passes its segment partials (one f32 per lane and vector) through

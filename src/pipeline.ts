@@ -6,9 +6,9 @@ import { InvalidInputError } from './errors.js';
 import { entryMatrix, entryRegions, floatRows, rowBytes, withRegions, type MatrixEntry, type WeightMatrix } from './io/model.js';
 import type { ByteSource } from './io/source.js';
 import { energyToDb, MatrixQuantizer, type QuantizeOptions } from './quantize/quantize.js';
-import { paramCount, type QuantizedMatrix } from './quantize/types.js';
+import { parameterBits, type QuantizedMatrix } from './quantize/types.js';
 import { encodedBytes, encodeIndices, type EncodedMatrix, type ProgressCallback } from './rans/codec.js';
-import { escapeBytes, laneEscapes } from './rans/escapes.js';
+import { exceptionBytes, laneExceptions } from './rans/exceptions.js';
 import { entropyBits, histogram } from './rans/frequencies.js';
 import type { LayoutOptions } from './rans/layout.js';
 
@@ -25,10 +25,10 @@ export interface MatrixStats {
   bitsPerWeight: number;
   /** bitsPerWeight over entropy, in %. */
   overheadPct: number;
-  /** f16/bf16 scales and biases (`ecsq`: row steps), bits/weight. */
+  /** f16/bf16 scales and biases (`ecsq`: E5M3 row steps), bits/weight. */
   scaleBitsPerWeight: number;
-  /** `ecsq`: escape lists (per-lane counts and value codes), bits/weight, included in `bitsPerWeight`; 0 otherwise. */
-  escapeBitsPerWeight: number;
+  /** `ecsq`: exception lists (per-lane counts, positions and values), bits/weight, included in `bitsPerWeight`; 0 otherwise. */
+  exceptionBitsPerWeight: number;
   /** `ecsq`: the step scale s (row step = s·RMS of the row); null otherwise. */
   stepScale: number | null;
   /** SQNR of the quantizer in dB; null for imported (already quantized) weights. */
@@ -62,7 +62,7 @@ function encodeAndMeasure(name: string, quantized: QuantizedMatrix, quantizer: M
   const { rows, cols } = quantized;
   const counts = histogram(quantized.indices);
   const encoded = encodeIndices(quantized.indices, rows, cols, quantized.groupSize, options, onProgress, counts);
-  if (quantized.quantizer === 'ecsq') encoded.escapes = laneEscapes(encoded.geometry, quantized.indices, quantized.escapes ?? new Int32Array(0));
+  if (quantized.quantizer === 'ecsq') encoded.exceptions = laneExceptions(encoded.geometry, quantized.exceptions ?? { positions: new Uint32Array(0), values: new Int32Array(0) });
   const weights = rows * cols;
   const h = entropyBits(counts);
   const bpw = (encodedBytes(encoded) * 8) / weights;
@@ -70,14 +70,13 @@ function encodeAndMeasure(name: string, quantized: QuantizedMatrix, quantizer: M
   const warnings = quantizer && quantizer.maxAbs > 0 && quantizer.maxAbs < F16_MIN_NORMAL
     ? [`${name}: every weight is below f16's normal range (max |w| = ${quantizer.maxAbs.toExponential(2)}); f16 scales keep little of it (SQNR ${energyToDb(energy!).toFixed(1)} dB)`]
     : [];
-  const params = paramCount(quantized.quantizer, rows, cols, quantized.groupSize);
   return {
     name, quantized, encoded, energy, warnings, indexCrc32: indexChecksum(quantized.indices, rows, cols),
     stats: {
       name, rows, cols, quantizer: quantized.quantizer, groupSize: quantized.groupSize,
       entropyBits: h, bitsPerWeight: bpw, overheadPct: h > 0 ? (bpw / h - 1) * 100 : Infinity,
-      scaleBitsPerWeight: (params * (quantized.biases ? 2 : 1) * 16) / weights,
-      escapeBitsPerWeight: encoded.escapes ? (escapeBytes(encoded.escapes) * 8) / weights : 0,
+      scaleBitsPerWeight: parameterBits(quantized) / weights,
+      exceptionBitsPerWeight: encoded.exceptions ? (exceptionBytes(encoded.exceptions) * 8) / weights : 0,
       stepScale: quantized.stepScale ?? null,
       sqnrDb: energy ? energyToDb(energy) : null,
       histogram: Array.from(counts),
@@ -211,13 +210,13 @@ export function dropIndices(c: CompressedMatrix): EncodedResult {
 export function totalStats(all: Pick<CompressedMatrix, 'stats' | 'energy'>[]): MatrixStats {
   const weights = all.reduce((n, c) => n + c.stats.rows * c.stats.cols, 0);
   const hist = new Array<number>(16).fill(0);
-  let entropy = 0, coded = 0, scaleBits = 0, escapeBits = 0, signal = 0, noise = 0;
+  let entropy = 0, coded = 0, scaleBits = 0, exceptionBits = 0, signal = 0, noise = 0;
   for (const { stats: s, energy } of all) {
     const n = s.rows * s.cols;
     entropy += s.entropyBits * n;
     coded += s.bitsPerWeight * n;
     scaleBits += s.scaleBitsPerWeight * n;
-    escapeBits += s.escapeBitsPerWeight * n;
+    exceptionBits += s.exceptionBitsPerWeight * n;
     s.histogram.forEach((c, i) => (hist[i] += c));
     signal += energy?.signal ?? NaN;
     noise += energy?.noise ?? NaN;
@@ -226,7 +225,7 @@ export function totalStats(all: Pick<CompressedMatrix, 'stats' | 'energy'>[]): M
   return {
     name: 'total', rows: weights, cols: 1, quantizer: all[0]?.stats.quantizer ?? '', groupSize: all[0]?.stats.groupSize ?? 0,
     entropyBits: h, bitsPerWeight: bpw, overheadPct: (bpw / h - 1) * 100, scaleBitsPerWeight: scaleBits / weights,
-    escapeBitsPerWeight: escapeBits / weights, stepScale: null,
+    exceptionBitsPerWeight: exceptionBits / weights, stepScale: null,
     sqnrDb: Number.isNaN(signal) ? null : energyToDb({ signal, noise }), histogram: hist,
   };
 }

@@ -29,7 +29,7 @@ describe('npm run bench (tiny preset, headless Chromium)', () => {
     expect(result.runtime).toBe('browser');
     expect(result.shapes.length).toBe(2);
     for (const s of result.shapes) {
-      expect(s.kernels.map((k) => k.kernel).sort()).toEqual(['decode', 'decode-then-q4', 'dense-f32', 'fused', 'q4']);
+      expect(s.kernels.map((k) => k.kernel).sort()).toEqual(['decode', 'decode-then-q4', 'dense-f32', 'fused', 'fused-ecsq', 'q4']);
       for (const k of s.kernels) {
         expect(k.verified, `${s.name} ${k.kernel}`).toBe(true);
         expect(k.medianMs).toBeGreaterThan(0);
@@ -42,7 +42,18 @@ describe('npm run bench (tiny preset, headless Chromium)', () => {
       }
       expect(s.kernels.find((k) => k.kernel === 'dense-f32')!.vsDense).toEqual({ median: 1, min: 1, max: 1 });
       expect(s.fusedOverQ4).toBe(s.kernels.find((k) => k.kernel === 'fused')!.vsQ4!.median);
+      // fused on the ecsq quantization of the same weights: fewer bits at the same SQNR, timed against fused affine.
+      expect(s.ecsqOverFused).toBe(s.kernels.find((k) => k.kernel === 'fused-ecsq')!.vsFused!.median);
+      expect(s.ecsq!.bitsPerWeight).toBeLessThan(s.bitsPerWeight + s.scaleBitsPerWeight);
+      expect(Math.abs(s.ecsq!.sqnrDb - s.sqnrDb)).toBeLessThan(0.1);
     }
+    const ecsqPoints = result.sweep.filter((p) => p.quantizer === 'ecsq');
+    expect(ecsqPoints.length).toBeGreaterThanOrEqual(3);
+    for (const p of ecsqPoints) {
+      expect(Number.isFinite(p.klDivergence) && p.q4BytesPerWeight === null).toBe(true);
+      expect(Math.abs(8 * p.ransBytesPerWeight - Number(p.label.split(' ')[1]))).toBeLessThan(0.02); // its --bits target
+    }
+    expect(result.sweep.every((p) => p.gaussian.sqnrDb > 0 && p.gaussian.bitsPerWeight > 0)).toBe(true);
     if (result.device.software) expect(result.device.label).toBe('software (SwiftShader)');
     const calibration = JSON.parse(readFileSync(join(out, files.find((f) => f.startsWith('calibration-'))!), 'utf8'));
     checkCalibration(calibration);
@@ -55,7 +66,7 @@ describe('npm run bench (tiny preset, headless Chromium)', () => {
     expect(r.stderr).toContain('CHROME_PATH is set to /nonexistent/chrome');
   });
 
-  it('the HTML report opens from disk and draws its five charts', async () => {
+  it('the HTML report opens from disk and draws its six charts', async () => {
     const browser = await puppeteer.launch({ executablePath: findChrome(), headless: true, args: ['--no-sandbox', '--disable-background-networking', '--no-first-run'] });
     try {
       const page = await browser.newPage();
@@ -69,7 +80,7 @@ describe('npm run bench (tiny preset, headless Chromium)', () => {
         for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++;
         return n;
       }));
-      expect(inked.length).toBe(5);
+      expect(inked.length).toBe(6);
       for (const n of inked) expect(n).toBeGreaterThan(1000);
       const shot = await page.screenshot({ fullPage: true });
       expect(shot.length).toBeGreaterThan(10_000);

@@ -34,6 +34,29 @@ describe('rans-gemv CLI', () => {
     expect(run('analyze', '--group', '48').status).not.toBe(0);
   });
 
+  it('ecsq: --bits hits its all-in target; encode → verify; eval and generate take the same options; bad targets exit 2', () => {
+    const a = JSON.parse(execFileSync(process.execPath, [cli, 'analyze', '--quantizer', 'ecsq', '--bits', '4', '--json'], { encoding: 'utf8' }));
+    expect(Math.abs(a.total.bitsPerWeight + a.total.scaleBitsPerWeight - 4)).toBeLessThan(0.02);
+    expect(a.total.exceptionBitsPerWeight).toBeGreaterThan(0);
+    const file = join(dir, 'ecsq.rgmv');
+    const enc = run('encode', bundledModel().model, '-o', file, '--quantizer', 'ecsq', '--match', 'q4-g32', '--quiet');
+    expect(enc.status, enc.stderr).toBe(0);
+    const ver = run('verify', file, '--json');
+    expect(ver.status, ver.stderr).toBe(0);
+    const e = JSON.parse(execFileSync(process.execPath, [cli, 'eval', '--quantizer', 'ecsq', '--sqnr', '22', '--sequences', '2', '--tokens', '24', '--json', '--quiet'], { encoding: 'utf8' }));
+    expect(e.quantizer).toBe('ecsq');
+    expect(e.sqnrDb).toBeGreaterThan(21.9);
+    expect(e.klDivergence).toBeGreaterThan(0);
+    const g = run('generate', '--steps', '12', '--mode', 'cpu', '--quantizer', 'ecsq', '--bits', '4.1');
+    expect(g.status, g.stderr).toBe(0);
+    expect(g.stdout.startsWith('Once upon a time')).toBe(true);
+    for (const args of [['--bits', '4'], ['--quantizer', 'ecsq', '--bits', '0.01'], ['--quantizer', 'ecsq', '--bits', '4', '--sqnr', '20']]) {
+      const bad = run('analyze', ...args);
+      expect(bad.status, args.join(' ')).toBe(2);
+      expect(bad.stderr).toMatch(/\[(BAD_RATE_TARGET|RATE_UNREACHABLE)\]/);
+    }
+  });
+
   it('encode → verify succeeds; a flipped stream byte fails naming the tensor', () => {
     const file = join(dir, 'model.rgmv');
     const enc = run('encode', bundledModel().model, '-o', file, '--group', '128', '--precision', '12');

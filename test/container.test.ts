@@ -256,35 +256,38 @@ describe('ecsq tensors', () => {
   const c = compressMatrix({ name: 'e', rows, cols, kind: 'float', weights: weights(rows * cols, 'outliers', 4) }, { quantizer: 'ecsq', rate: { stepScale: 0.2 }, symbolsPerLane: 128 });
   const bytes = writeContainer([{ name: 'e', quantized: c.quantized, encoded: c.encoded }, small[0]]);
 
-  it('carry row steps, escape counts and escape lists; decode and verify restore indices and escape values', async () => {
+  it('carry row steps, exception counts and exception lists; decode and verify restore indices and exception values', async () => {
     const h = header(bytes).tensors[0];
     expect(h.quantizer).toBe('ecsq');
-    expect(Object.keys(h.sections).sort()).toEqual(['escapeCounts', 'escapes', 'freqs', 'laneLengths', 'laneStates', 'scales', 'streams', 'tileChecks']);
-    expect(h.sections.scales.length).toBe(2 * rows);
+    expect(Object.keys(h.sections).sort()).toEqual(['exceptionCounts', 'exceptions', 'freqs', 'laneLengths', 'laneStates', 'scales', 'streams', 'tileChecks']);
+    expect(h.sections.scales.length).toBe(rows); // one E5M3 step per row
     const [t] = readContainer(bytes);
     const q = decodeTensor(t);
     expect(q.indices).toEqual(c.quantized.indices);
-    expect(q.escapes).toEqual(c.quantized.escapes);
-    expect(q.escapes!.length).toBeGreaterThan(10);
+    expect(q.exceptions).toEqual(c.quantized.exceptions);
+    expect(q.exceptions!.values.length).toBeGreaterThan(10);
+    expect(h.exceptionGapBits).toBe(c.encoded.exceptions!.gapBits);
     verifyTensor(t);
     const opened = await openContainer(bytesSource(bytes));
     verifyTensor(await opened.readTensor(0));
   });
 
-  it('refuse missing, misplaced and lying escape sections, and escape lists whose CRC was recomputed over garbage', () => {
+  it('refuse missing, misplaced and lying exception sections, and exception lists whose CRC was recomputed over garbage', () => {
     const lie = (edit: (h: any) => void) => code(() => readContainer(withHeader(bytes, edit)));
-    expect(lie((h) => { delete h.tensors[0].sections.escapes; })).toBe('BAD_HEADER');
-    expect(lie((h) => { h.tensors[1].sections.escapes = h.tensors[0].sections.escapes; })).toBe('BAD_HEADER');
-    expect(lie((h) => { h.tensors[0].sections.escapeCounts.length -= 2; })).toBe('BAD_SIZE');
-    expect(lie((h) => { h.tensors[0].quantizer = 'symmetric'; })).toMatch(/^BAD_(SIZE|HEADER)$/); // steps are not group scales; escapes do not belong
-    const s = header(bytes).tensors[0].sections.escapes as { offset: number; length: number };
+    expect(lie((h) => { delete h.tensors[0].sections.exceptions; })).toBe('BAD_HEADER');
+    expect(lie((h) => { h.tensors[1].sections.exceptions = h.tensors[0].sections.exceptions; })).toBe('BAD_HEADER');
+    expect(lie((h) => { h.tensors[0].sections.exceptionCounts.length -= 2; })).toBe('BAD_SIZE');
+    expect(lie((h) => { h.tensors[0].quantizer = 'symmetric'; })).toMatch(/^BAD_(SIZE|HEADER)$/); // steps are not group scales; exceptions do not belong
+    expect(lie((h) => { delete h.tensors[0].exceptionGapBits; })).toBe('BAD_HEADER');
+    expect(lie((h) => { h.tensors[0].exceptionGapBits = 17; })).toBe('BAD_HEADER');
+    expect(lie((h) => { h.tensors[1].exceptionGapBits = 3; })).toBe('BAD_HEADER');
+    const s = header(bytes).tensors[0].sections.exceptions as { offset: number; length: number };
     const b = bytes.slice();
     for (let i = s.offset; i < s.offset + s.length; i++) b[i] = (i * 77) & 0xff;
-    const fixed = withHeader(b, (hh) => { hh.tensors[0].sections.escapes.crc32 = crc32(b.subarray(s.offset, s.offset + s.length)); });
+    const fixed = withHeader(b, (hh) => { hh.tensors[0].sections.exceptions.crc32 = crc32(b.subarray(s.offset, s.offset + s.length)); });
     const [t] = readContainer(fixed);
-    const q = code(() => decodeTensor(t));
-    // Garbage may still parse as codes of the right lengths; then the values differ.
-    if (q === 'ok') expect(decodeTensor(t).escapes).not.toEqual(c.quantized.escapes);
-    else expect(q).toBe('STREAM_CORRUPT');
+    // Garbage does not parse into lists that end where the section does and sit on clamped indices.
+    expect(code(() => decodeTensor(t))).toBe('STREAM_CORRUPT');
+    expect(code(() => verifyTensor(t))).toBe('STREAM_CORRUPT');
   });
 });

@@ -35,5 +35,15 @@ describe('npm run demo page in headless Chromium', () => {
     expect(runs[3].bytesPerToken!).toBeGreaterThan(5 * runs[0].bytesPerToken!);
     expect(await open.page.$$eval('#stats tr', (rows) => rows.length)).toBe(4);
     expect(await open.page.$eval('#out', (e) => e.textContent)).toBe(runs[3].text);
+
+    // ecsq at 4.1 bits/weight: fused matches the CPU reference of the same quantization; q4 is refused.
+    const ecsq = modelFromCheckpoint(new Uint8Array(readFileSync(bundledModel().model)), { quantizer: 'ecsq', rate: { bits: 4.1 } });
+    const ecsqRef = await generate(new LlamaRuntime(ecsq, cpuBackend(ecsq, 'cpu')), tokenizer, { steps: 48 });
+    const fused = await open.page.evaluate(() => window.demo.run({ mode: 'fused', steps: 48, group: 64, quantizer: 'ecsq', bits: 4.1 }));
+    expect(fused.tokens).toEqual(ecsqRef.tokens);
+    expect(fused.bytesPerToken!).toBeLessThan(runs[0].bytesPerToken!);
+    const refused = await open.page.evaluate(() => window.demo.run({ mode: 'q4', steps: 8, group: 64, quantizer: 'ecsq' }).then(() => 'ran', (e: Error) => e.message));
+    expect(refused).toContain('plain q4');
+    expect(await open.page.$eval('#stats tr:last-child td', (e) => e.textContent)).toBe('fused (ecsq 4.1 b/w)');
   }, 600_000);
 });

@@ -3,28 +3,29 @@ import { ECSQ } from '../src/constants.js';
 import { InvalidInputError, StreamError } from '../src/errors.js';
 import { compressMatrix, type CompressOptions } from '../src/pipeline.js';
 import { EcsqStats } from '../src/quantize/ecsq.js';
-import { f16Value } from '../src/quantize/half.js';
+import { e5m3Value, toE5m3 } from '../src/quantize/half.js';
 import { dequantize, groupAffineParams, MatrixQuantizer, quantize, sqnrDb } from '../src/quantize/quantize.js';
 import { decodeIndices } from '../src/rans/codec.js';
-import { decodeEscapes, escapeNibbles, laneEscapes } from '../src/rans/escapes.js';
+import { decodeExceptions, exceptionStarts, expectedGapBits, laneExceptions, valueBits } from '../src/rans/exceptions.js';
 import { chooseGeometry } from '../src/rans/layout.js';
 import { referenceMatVec } from '../src/reference.js';
 import { firstMismatch, weights, type Distribution } from './helpers.js';
 
 const allIn = (c: ReturnType<typeof compressMatrix>) => c.stats.bitsPerWeight + c.stats.scaleBitsPerWeight;
 
-/** Compresses, then decodes indices and escape values on the CPU and checks both bit-exact. */
+/** Compresses, then decodes indices and exception values on the CPU and checks both bit-exact. */
 function roundTrip(w: Float32Array, rows: number, cols: number, options: CompressOptions) {
   const c = compressMatrix({ name: 'w', rows, cols, kind: 'float', weights: w }, { quantizer: 'ecsq', ...options });
   const indices = decodeIndices(c.encoded);
   expect(firstMismatch(indices, c.quantized.indices)).toBe(-1);
-  const values = decodeEscapes(c.encoded.geometry, c.encoded.escapes!, indices);
-  expect(firstMismatch(values, c.quantized.escapes!)).toBe(-1);
+  const e = decodeExceptions(c.encoded.geometry, c.encoded.exceptions!, indices);
+  expect(firstMismatch(e.positions, c.quantized.exceptions!.positions)).toBe(-1);
+  expect(firstMismatch(e.values, c.quantized.exceptions!.values)).toBe(-1);
   return c;
 }
 
 describe('ecsq quantizer', () => {
-  it('w = step_r·v: indices v + 8, escapes beyond ±7, one f16 step per row', () => {
+  it('w = step_r·v: indices clamp(v, −8, 7) + 8, exceptions beyond, one f16 step per row', () => {
     const rows = 5, cols = 64;
     const w = weights(rows * cols, 'outliers', 3);
     const q = quantize(w, rows, cols, { quantizer: 'ecsq', rate: { stepScale: 0.3 } });
@@ -33,35 +34,35 @@ describe('ecsq quantizer', () => {
     const back = dequantize(q);
     let k = 0;
     for (let r = 0; r < rows; r++) {
-      const step = f16Value(q.scales[r]);
+      const step = e5m3Value(q.scales[r]);
       let ss = 0;
       for (let c = 0; c < cols; c++) ss += w[r * cols + c] ** 2;
-      expect(step).toBeCloseTo(0.3 * Math.sqrt(ss / cols), 4);
+      expect(Math.abs(step / (0.3 * Math.sqrt(ss / cols)) - 1)).toBeLessThan(1 / 16); // half an E5M3 step at most
       for (let c = 0; c < cols; c++) {
         const i = r * cols + c, v = Math.round(w[i] / step);
-        if (Math.abs(v) <= 7) expect(q.indices[i]).toBe(v + ECSQ.ZERO_INDEX);
-        else { expect(q.indices[i]).toBe(ECSQ.ESCAPE_INDEX); expect(q.escapes![k++]).toBe(v); }
+        expect(q.indices[i]).toBe(Math.min(7, Math.max(-8, v)) + ECSQ.ZERO_INDEX);
+        if (v < -8 || v > 7) { expect(q.exceptions!.positions[k]).toBe(i); expect(q.exceptions!.values[k++]).toBe(v); }
         expect(back[i] === Math.fround(step * v)).toBe(true); // ±0 alike
       }
     }
-    expect(k).toBe(q.escapes!.length);
+    expect(k).toBe(q.exceptions!.positions.length);
     expect(k).toBeGreaterThan(0);
     expect(() => groupAffineParams(q)).toThrow(expect.objectContaining({ code: 'UNSUPPORTED_QUANTIZER' }));
   });
 
   it.each<[Distribution, number, number]>([['gaussian', 33, 200], ['laplace', 64, 64], ['outliers', 7, 1100], ['uniform', 40, 96]])(
-    'round trip of indices and escape values: %s %i×%i', (dist, rows, cols) => {
+    'round trip of indices and exception values: %s %i×%i', (dist, rows, cols) => {
       const w = weights(rows * cols, dist, rows);
       const c = roundTrip(w, rows, cols, { symbolsPerLane: 256 });
       expect(c.stats.sqnrDb).toBeCloseTo(sqnrDb(w, dequantize(c.quantized)), 6);
     });
 
-  it('heavy tails: a small step makes most weights escapes, with multi-nibble values, and still round-trips', () => {
+  it('heavy tails: a small step makes most weights exceptions, some of them large, and still round-trips', () => {
     const rows = 16, cols = 128, w = weights(rows * cols, 'laplace', 9);
     const c = roundTrip(w, rows, cols, { rate: { stepScale: 0.01 } });
-    const escapes = c.quantized.escapes!;
-    expect(escapes.length).toBeGreaterThan(rows * cols / 2);
-    expect(Math.max(...escapes.map(Math.abs))).toBeGreaterThan(8 + 7 + 64); // three nibbles
+    const values = c.quantized.exceptions!.values;
+    expect(values.length).toBeGreaterThan(rows * cols / 2);
+    expect(Math.max(...values.map(Math.abs))).toBeGreaterThan(300); // Exp-Golomb excess of 8+ bits
     expect(c.stats.sqnrDb!).toBeGreaterThan(45);
   });
 
@@ -73,7 +74,7 @@ describe('ecsq quantizer', () => {
     expect(Array.from(c.quantized.indices.subarray(cols, 2 * cols)).every((i) => i === ECSQ.ZERO_INDEX)).toBe(true);
     for (const dist of ['constant'] as const) {
       const k = roundTrip(weights(rows * cols, dist), rows, cols, { rate: { bits: 3 } });
-      expect(Number.isFinite(f16Value(k.quantized.scales[0]))).toBe(true);
+      expect(e5m3Value(k.quantized.scales[0])).toBeGreaterThan(0);
       expect(k.stats.sqnrDb!).toBeGreaterThan(20); // a bits target spends its bits even where fewer would do
     }
     const zeros = roundTrip(new Float32Array(rows * cols), rows, cols, { rate: { sqnrDb: 20 } });
@@ -106,7 +107,9 @@ describe('ecsq quantizer', () => {
     const q = mq.result();
     expect(firstMismatch(q.indices, whole.indices)).toBe(-1);
     expect(Array.from(q.scales)).toEqual(Array.from(whole.scales));
-    expect(Array.from(q.escapes!)).toEqual(Array.from(whole.escapes!));
+    expect(Array.from(q.exceptions!.positions)).toEqual(Array.from(whole.exceptions!.positions));
+    expect(Array.from(q.exceptions!.values)).toEqual(Array.from(whole.exceptions!.values));
+    expect(q.exceptions!.values.length).toBeGreaterThan(0);
   });
 });
 
@@ -132,7 +135,7 @@ describe('ecsq rate control', () => {
     const q4 = compressMatrix(matrix, { quantizer: 'affine', groupSize: 64 });
     const e = compressMatrix(matrix, { quantizer: 'ecsq', rate: { match: 'q4-g64' } });
     expect(Math.abs(e.stats.sqnrDb! - q4.stats.sqnrDb!)).toBeLessThan(0.05);
-    expect(allIn(e)).toBeLessThan(allIn(q4) - 0.4);
+    expect(allIn(e)).toBeLessThan(allIn(q4) - 0.35);
   });
 
   it('the prediction matches what the quantizer measures', () => {
@@ -146,37 +149,65 @@ describe('ecsq rate control', () => {
   });
 });
 
-describe('escape lists', () => {
-  it('nibble codes: 1 nibble to |v| = 14, then base-8 digits', () => {
-    expect([8, -14, 15, 22, 23, 78, 79, -600].map(escapeNibbles)).toEqual([1, 1, 2, 2, 3, 3, 4, 5]);
+describe('E5M3 row steps', () => {
+  it('are exact f32 values, increasing with the code, and the encoder rounds to the nearest', () => {
+    for (let c = 1; c < 256; c++) {
+      expect(e5m3Value(c)).toBeGreaterThan(e5m3Value(c - 1));
+      expect(Math.fround(e5m3Value(c))).toBe(e5m3Value(c));
+      expect(toE5m3(e5m3Value(c))).toBe(c);
+      if (c < 255) expect(toE5m3((e5m3Value(c) * 3 + e5m3Value(c + 1)) / 4)).toBe(c);
+    }
+    expect([toE5m3(0), toE5m3(-1), toE5m3(1e-12), toE5m3(1e9)]).toEqual([0, 0, 1, 255]);
+    expect(e5m3Value(255)).toBe(1920);
+  });
+});
+
+describe('exception lists', () => {
+  it('cost a sign and an Exp-Golomb excess each, plus Exp-Golomb gaps of the best order', () => {
+    expect([8, -9, 9, -10, 10, 12, -12].map(valueBits)).toEqual([2, 2, 4, 4, 4, 6, 6]);
+    expect(expectedGapBits(0.02)).toBeGreaterThan(6.5);
+    expect(expectedGapBits(0.02)).toBeLessThan(7.5); // H(0.02)/0.02 ≈ 7.07 is the bound
+    const rows = 8, cols = 256, w = weights(rows * cols, 'gaussian', 5);
+    const c = compressMatrix({ name: 'w', rows, cols, kind: 'float', weights: w }, { quantizer: 'ecsq', rate: { stepScale: 0.3 } });
+    expect(c.encoded.exceptions!.gapBits).toBeGreaterThan(2); // gaps of ≈ 70 weights
   });
 
-  it('refuse escape values that do not match the escape indices', () => {
+  it('refuse exceptions out of order, out of the matrix, or inside [−8, 7]', () => {
     const rows = 4, cols = 64;
     const q = quantize(weights(rows * cols, 'outliers', 2), rows, cols, { quantizer: 'ecsq', rate: { stepScale: 0.1 } });
     const g = chooseGeometry(rows, cols, 64);
-    expect(() => laneEscapes(g, q.indices, q.escapes!.subarray(1))).toThrow(expect.objectContaining({ code: 'SHAPE_MISMATCH' }));
-    expect(() => laneEscapes(g, q.indices, Int32Array.from(q.escapes!, () => 3))).toThrow(expect.objectContaining({ code: 'BAD_ESCAPE' }));
+    const { positions, values } = q.exceptions!;
+    expect(positions.length).toBeGreaterThan(2);
+    expect(() => laneExceptions(g, { positions, values: values.subarray(1) })).toThrow(expect.objectContaining({ code: 'SHAPE_MISMATCH' }));
+    expect(() => laneExceptions(g, { positions: positions.slice().reverse(), values })).toThrow(expect.objectContaining({ code: 'BAD_EXCEPTION' }));
+    expect(() => laneExceptions(g, { positions, values: values.map(() => 7) })).toThrow(expect.objectContaining({ code: 'BAD_EXCEPTION' }));
+    expect(() => laneExceptions(g, { positions: Uint32Array.of(rows * cols), values: Int32Array.of(9) })).toThrow(expect.objectContaining({ code: 'BAD_EXCEPTION' }));
   });
 
-  it('a corrupt list is a StreamError, never an out-of-bounds read', () => {
+  it('a corrupt list is a StreamError, never an endless or out-of-bounds read', () => {
     const rows = 32, cols = 128;
     const c = compressMatrix({ name: 'w', rows, cols, kind: 'float', weights: weights(rows * cols, 'laplace', 6) }, { quantizer: 'ecsq', rate: { stepScale: 0.2 } });
-    const { geometry: g, escapes } = c.encoded;
+    const { geometry: g, exceptions } = c.encoded;
     const indices = c.quantized.indices;
-    const lane = escapes!.counts.findIndex((n) => n > 1);
-    const shortened = { counts: escapes!.counts.slice(), nibbles: escapes!.nibbles };
+    const lane = exceptions!.counts.findIndex((n) => n > 1);
+    const shortened = { ...exceptions!, counts: exceptions!.counts.slice() };
     shortened.counts[lane]--;
-    expect(() => decodeEscapes(g, shortened, indices)).toThrow(StreamError);
-    const moved = { counts: escapes!.counts.slice(), nibbles: escapes!.nibbles };
+    expect(() => decodeExceptions(g, shortened, indices)).toThrow(StreamError);
+    const moved = { ...exceptions!, counts: exceptions!.counts.slice() };
     moved.counts[lane]--; moved.counts[lane + 1]++;
-    expect(() => decodeEscapes(g, moved, indices)).toThrow(expect.objectContaining({ code: 'BAD_ESCAPES' }));
-    expect(() => decodeEscapes(g, { counts: escapes!.counts, nibbles: escapes!.nibbles.subarray(1) }, indices)).toThrow(StreamError);
-    const runaway = { counts: escapes!.counts, nibbles: escapes!.nibbles.map(() => 0xffffffff) };
-    expect(() => decodeEscapes(g, runaway, indices)).toThrow(StreamError);
+    expect(() => decodeExceptions(g, moved, indices)).toThrow(expect.objectContaining({ code: 'BAD_EXCEPTIONS' }));
+    expect(() => decodeExceptions(g, { ...exceptions!, bits: exceptions!.bits.subarray(1) }, indices)).toThrow(StreamError);
+    expect(() => decodeExceptions(g, { ...exceptions!, bits: exceptions!.bits.map(() => 0) }, indices)).toThrow(StreamError);
+    expect(() => decodeExceptions(g, { ...exceptions!, gapBits: exceptions!.gapBits + 1 }, indices)).toThrow(StreamError);
+    expect(() => exceptionStarts(g, { ...exceptions!, bits: exceptions!.bits.map(() => 0xffffffff) })).toThrow(StreamError);
+    // An exception must sit on an index clamped its way: flip one such index and the check says so.
+    const moved2 = indices.slice();
+    const p = c.quantized.exceptions!.positions[0];
+    moved2[p] = 8;
+    expect(() => decodeExceptions(g, exceptions!, moved2)).toThrow(expect.objectContaining({ code: 'BAD_EXCEPTIONS' }));
   });
 
-  it('the reference GEMV applies the escape values', () => {
+  it('the reference GEMV applies the exception values', () => {
     const rows = 8, cols = 64, w = weights(rows * cols, 'outliers', 8);
     const q = quantize(w, rows, cols, { quantizer: 'ecsq', rate: { stepScale: 0.25 } });
     const x = weights(cols, 'uniform', 1);

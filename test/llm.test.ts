@@ -40,6 +40,20 @@ describe('stories260K through the runtime', () => {
     }
   }, 300_000);
 
+  it('ecsq at 4.1 bits/weight: fused generation is token-exact vs the CPU reference, also from a container; q4 modes are MODE_UNAVAILABLE', async () => {
+    const ecsq = modelFromCheckpoint(bin, { quantizer: 'ecsq', rate: { bits: 4.1 } });
+    const ref = await run(ecsq, cpuBackend(ecsq, 'cpu'));
+    expect(ref.text.startsWith('Once upon a time')).toBe(true);
+    const backend = gpuBackend(gpu.get().device, ecsq, 'fused');
+    expect((await run(ecsq, backend)).tokens).toEqual(ref.tokens);
+    backend.destroy();
+    const fromFile = modelFromContainer(writeContainer([...ecsq.matrices].map(([name, m]) => ({ name, quantized: m.quantized, encoded: m.encoded })), (await loadModel(bin)).extras));
+    expect((await run(fromFile, cpuBackend(fromFile, 'cpu'))).tokens).toEqual(ref.tokens);
+    for (const mode of ['q4', 'decode-then-q4'] as const) {
+      expect(() => gpuBackend(gpu.get().device, ecsq, mode)).toThrowError(expect.objectContaining({ code: 'MODE_UNAVAILABLE' }));
+    }
+  }, 300_000);
+
   it('a container written by encode runs like the checkpoint it came from', async () => {
     const container = writeContainer([...model.matrices].map(([name, m]) => ({ name, quantized: m.quantized, encoded: m.encoded })), (await loadModel(bin)).extras);
     const fromFile = modelFromContainer(container);

@@ -15,7 +15,7 @@ function kernel(kernel: KernelId, ms: number, bytes: number, spread = 0.01, vsQ4
 function shape(rows: number, cols: number, fusedMs: number, q4Ms: number, spread = 0.01): ShapeResult {
   const q4Bytes = rows * cols * 0.5625, fusedBytes = rows * cols * 0.5375;
   return {
-    shape: { name: `${rows}×${cols}`, rows, cols }, bitsPerWeight: 3.8, entropyBits: 3.75, scaleBitsPerWeight: 0.5, sqnrDb: 21,
+    shape: { name: `${rows}×${cols}`, rows, cols }, bitsPerWeight: 3.8, entropyBits: 3.75, scaleBitsPerWeight: 0.5, sqnrDb: 21, ecsq: null,
     kernels: [kernel('q4', q4Ms, q4Bytes, spread), kernel('fused', fusedMs, fusedBytes, spread, fusedMs / q4Ms), kernel('decode', fusedMs, fusedBytes, spread, fusedMs / q4Ms)],
   };
 }

@@ -36,6 +36,13 @@ function compressOptions(o: CompressFlags): CompressOptions {
   return { groupSize: o.group, quantizer: o.quantizer, precision: o.precision, symbolsPerLane: o.laneSymbols, lanesPerTile: o.tileLanes, rate: targets[0] };
 }
 
+/** How a report names the quantizer: `affine g64`, or `ecsq --bits 4.1` (its rate target). */
+function quantizerLabel(o: CompressFlags): string {
+  if (o.quantizer !== 'ecsq') return `${o.quantizer} g${o.group}`;
+  const t = compressOptions(o).rate;
+  return `ecsq ${!t ? 'match q4-g64' : 'bits' in t ? `--bits ${t.bits}` : 'sqnrDb' in t ? `--sqnr ${t.sqnrDb}` : 'match' in t ? `match ${t.match}` : `step scale ${t.stepScale}`}`;
+}
+
 interface StreamingFlags extends CompressFlags { jobs?: number; quiet?: boolean }
 
 /** Compresses every matrix of a model file, streaming, with progress on stderr; writes `output` if given. */
@@ -76,7 +83,7 @@ function addCompressOptions(command: Command): Command {
     .option('--precision <bits>', 'pair-table precision in bits (11..12)', int)
     .option('--lane-symbols <n>', 'target symbols per lane stream', int)
     .option('--tile-lanes <n>', 'lanes per tile (one workgroup), 1..256', int)
-    .option('--bits <b>', 'ecsq: all-in bits/weight per matrix (indices, stream metadata, escapes, row steps)', parseFloat)
+    .option('--bits <b>', 'ecsq: all-in bits/weight per matrix (indices, stream metadata, exceptions, row steps)', parseFloat)
     .option('--sqnr <dB>', 'ecsq: SQNR per matrix in dB', parseFloat)
     .addOption(new Option('--match <q4>', 'ecsq: the SQNR affine q4 reaches on each matrix (the default: q4-g64)').choices(['q4-g32', 'q4-g64', 'q4-g128']));
 }
@@ -97,7 +104,7 @@ addCompressOptions(program.command('analyze'))
       process.stdout.write(`${JSON.stringify({ model: path, tensors: results.map((r) => r.stats), total, skipped }, null, 2)}\n`);
       return;
     }
-    console.log(`${path}: ${results.length} matrices, ${o.quantizer} g${o.group}\n`);
+    console.log(`${path}: ${results.length} matrices, ${quantizerLabel(o)}\n`);
     console.log(statsTable(results.map((r) => r.stats), total));
     console.log(`\nindex histogram over all tensors (entropy of the pooled histogram ignores per-tensor tables):\n${histogramChart(total.histogram)}`);
   });
@@ -203,19 +210,17 @@ program.command('verify')
     process.exitCode = ok ? 0 : 1;
   });
 
-program.command('generate')
+addCompressOptions(program.command('generate'))
   .description('greedy text generation with a llama2.c-architecture model, every weight product through fusedMatVec')
   .option('--model <file>', 'llama2.c .bin checkpoint (quantized on load) or .rgmv container from encode (default: bundled stories260K)')
   .option('--tokenizer <file>', 'llama2.c tokenizer (default: bundled tok512.bin)')
   .option('--steps <n>', 'tokens to run, prompt included', int, 256)
   .option('--prompt <text>', 'text to start from', '')
   .addOption(new Option('--mode <mode>', 'where the weight products run').choices(RUNTIME_MODES).default('fused'))
-  .option('--group <n>', 'group size when quantizing a .bin (32, 64, 128)', int, 64)
-  .addOption(quantizerOption())
   .action(async (o) => {
     const bundled = bundledModel();
     const modelBytes = new Uint8Array(readFileSync(o.model ?? bundled.model));
-    const model = isContainer(modelBytes) ? modelFromContainer(modelBytes) : modelFromCheckpoint(modelBytes, { groupSize: o.group, quantizer: o.quantizer });
+    const model = isContainer(modelBytes) ? modelFromContainer(modelBytes) : modelFromCheckpoint(modelBytes, compressOptions(o));
     const tokenizer = readTokenizer(new Uint8Array(readFileSync(o.tokenizer ?? bundled.tokenizer)), model.config.vocabSize);
     let backend: MatVecBackend, release = () => {};
     if (o.mode === 'cpu' || o.mode === 'cpu-fp32') backend = cpuBackend(model, o.mode);
@@ -255,7 +260,7 @@ addCompressOptions(program.command('eval'))
       console.log(JSON.stringify({ quantizer: o.quantizer, groupSize: o.group, ...r }, null, 2));
       return;
     }
-    console.log(`${o.quantizer} g${o.group}: KL(fp32 ‖ q) ${r.klDivergence.toFixed(4)} nats/token, perplexity ${r.perplexity.toFixed(3)} (fp32 ${r.fp32Perplexity.toFixed(3)}), top-1 agreement ${(100 * r.top1Agreement).toFixed(1)} %`);
+    console.log(`${quantizerLabel(o)}: KL(fp32 ‖ q) ${r.klDivergence.toFixed(4)} nats/token, perplexity ${r.perplexity.toFixed(3)} (fp32 ${r.fp32Perplexity.toFixed(3)}), top-1 agreement ${(100 * r.top1Agreement).toFixed(1)} %`);
     console.log(`  ${r.bitsPerWeight.toFixed(3)} bits/weight all-in, SQNR ${r.sqnrDb?.toFixed(2) ?? '–'} dB; ${r.sequences} sequences, ${r.tokens} tokens, seed ${r.seed}`);
   });
 

@@ -8,9 +8,9 @@
 import { ContainerError, InvalidInputError, RansGemvError } from '../errors.js';
 import { packNibbles } from '../quantize/import.js';
 import { checkKernelGroupSize, hasBiases, paramCount, QUANTIZERS, type QuantizedMatrix, type QuantizerKind } from '../quantize/types.js';
-import type { ParamType } from '../quantize/half.js';
+import { paramBytes, type ParamType } from '../quantize/half.js';
 import { decodeIndexTiles, decodeIndices, type EncodedMatrix } from '../rans/codec.js';
-import { decodeEscapes, escapeDecoder } from '../rans/escapes.js';
+import { decodeExceptions, exceptionDecoder, MAX_GAP_BITS } from '../rans/exceptions.js';
 import { ALPHABET, MARGINAL_PRECISION } from '../rans/frequencies.js';
 import { makeGeometry, tileDirectory, type StreamGeometry } from '../rans/layout.js';
 import type { ByteSource } from '../io/source.js';
@@ -35,7 +35,7 @@ const V1_PREAMBLE_BYTES = 20;
 export const MAX_MATERIALIZED_INDICES = 2 ** 32 - 1;
 
 /** Section names, in the order the writer lays them out. */
-export const SECTION_NAMES = ['scales', 'biases', 'freqs', 'laneStates', 'laneLengths', 'streams', 'tileChecks', 'escapeCounts', 'escapes'] as const;
+export const SECTION_NAMES = ['scales', 'biases', 'freqs', 'laneStates', 'laneLengths', 'streams', 'tileChecks', 'exceptionCounts', 'exceptions'] as const;
 export type SectionName = (typeof SECTION_NAMES)[number];
 
 /** Where a section's bytes lie (absolute file offset) and their CRC-32. */
@@ -55,6 +55,8 @@ export interface TensorHeader {
   rowsPerTile: number;
   /** CRC-32 of the indices packed as plain q4 (u32 [rows, ceil(cols/8)], little-endian). */
   indexCrc32: number;
+  /** `ecsq` only: the Exp-Golomb order of the exception lists' gaps, 0..16. */
+  exceptionGapBits?: number;
   sections: Partial<Record<SectionName, SectionRef>>;
 }
 
@@ -177,12 +179,14 @@ export class ContainerWriter {
       precision: g.precision, segmentLength: g.segmentLength, rowsPerLane: g.rowsPerLane, rowsPerTile: g.rowsPerTile,
       indexCrc32, sections: {},
     };
+    if (e.exceptions) h.exceptionGapBits = e.exceptions.gapBits;
     const views: [SectionName, ArrayBufferView | null][] = [
-      ['scales', q.scales], ['biases', q.biases], ['freqs', e.freqs],
+      // E5M3 codes are kept in 16-bit slots in memory and stored one byte each.
+      ['scales', q.paramType === 'e5m3' ? Uint8Array.from(q.scales) : q.scales], ['biases', q.biases], ['freqs', e.freqs],
       ['laneStates', e.laneStates], ['laneLengths', e.laneLengths], ['streams', e.data], ['tileChecks', e.tileChecks ?? null],
-      ['escapeCounts', e.escapes?.counts ?? null], ['escapes', e.escapes?.nibbles ?? null],
+      ['exceptionCounts', e.exceptions?.counts ?? null], ['exceptions', e.exceptions?.bits ?? null],
     ];
-    if ((q.quantizer === 'ecsq') !== (e.escapes !== undefined)) throw new InvalidInputError('SHAPE_MISMATCH', `${name}: escape lists go with the ecsq quantizer and only with it`);
+    if ((q.quantizer === 'ecsq') !== (e.exceptions !== undefined)) throw new InvalidInputError('SHAPE_MISMATCH', `${name}: exception lists go with the ecsq quantizer and only with it`);
     for (const [section, view] of views) if (view) h.sections[section] = this.section(view);
     this.headers.push(h);
   }
@@ -319,7 +323,9 @@ function checkTensorHeader(raw: unknown, index: number): TensorHeader {
     if (!isUint(t[f])) fail('BAD_HEADER', `field '${f}' is not an unsigned 32-bit integer`, name);
   }
   if (!QUANTIZERS.includes(t.quantizer as QuantizerKind)) fail('BAD_HEADER', `unknown quantizer '${String(t.quantizer)}'`, name);
-  if (t.paramType !== 'f16' && t.paramType !== 'bf16') fail('BAD_HEADER', `unknown parameter type '${String(t.paramType)}'`, name);
+  if (t.paramType !== 'f16' && t.paramType !== 'bf16' && t.paramType !== 'e5m3') fail('BAD_HEADER', `unknown parameter type '${String(t.paramType)}'`, name);
+  if ((t.paramType === 'e5m3') !== (t.quantizer === 'ecsq')) fail('BAD_HEADER', `parameter type '${t.paramType}' does not go with quantizer '${String(t.quantizer)}' (ecsq row steps are e5m3, group parameters f16 or bf16)`, name);
+  if (t.quantizer === 'ecsq' ? !isUint(t.exceptionGapBits, MAX_GAP_BITS) : t.exceptionGapBits !== undefined) fail('BAD_HEADER', `field 'exceptionGapBits' must be an integer 0..${MAX_GAP_BITS} for ecsq tensors and absent otherwise`, name);
   if (typeof t.sections !== 'object' || t.sections === null) fail('BAD_HEADER', 'no section table', name);
   const sections: Partial<Record<SectionName, SectionRef>> = {};
   for (const [key, ref] of Object.entries(t.sections as Record<string, unknown>)) {
@@ -412,25 +418,25 @@ export function containerIndex(headerBytes: Uint8Array, frame: ContainerFrame, s
     const params = paramCount(h.quantizer, h.rows, h.cols, h.groupSize);
     const ecsq = h.quantizer === 'ecsq';
     const expected: Record<SectionName, number | null> = {
-      scales: params * 2,
-      biases: hasBiases(h.quantizer) ? params * 2 : null,
+      scales: params * paramBytes(h.paramType),
+      biases: hasBiases(h.quantizer) ? params * paramBytes(h.paramType) : null,
       freqs: ALPHABET * 2,
       laneStates: geometry.lanes * 4,
       laneLengths: geometry.lanes * 2,
       streams: null, // any multiple of 4; checked against the lane lengths when read
       tileChecks: geometry.tiles * 4,
-      escapeCounts: geometry.lanes * 2,
-      escapes: null, // any multiple of 4; checked against the escape counts when read
+      exceptionCounts: geometry.lanes * 2,
+      exceptions: null, // any multiple of 4; checked against the exception counts when read
     };
     for (const s of SECTION_NAMES) {
       const ref = h.sections[s];
       const want = expected[s];
-      const allowed = s === 'biases' ? hasBiases(h.quantizer) : s === 'escapeCounts' || s === 'escapes' ? ecsq : true;
+      const allowed = s === 'biases' ? hasBiases(h.quantizer) : s === 'exceptionCounts' || s === 'exceptions' ? ecsq : true;
       const required = allowed && s !== 'tileChecks'; // tile checks are optional (older files lack them)
       if (!ref) { if (required) fail('BAD_HEADER', `section '${s}' is missing`, name); continue; }
       if (!allowed) fail('BAD_HEADER', `a ${h.quantizer} tensor has no '${s}' section`, name);
       if (want !== null && ref.length !== want) fail('BAD_SIZE', `section '${s}' is ${ref.length} bytes, the shape needs ${want}`, name);
-      if ((s === 'streams' || s === 'escapes') && ref.length % 4 !== 0) fail('BAD_SIZE', `section '${s}' length ${ref.length} is not a multiple of 4`, name);
+      if ((s === 'streams' || s === 'exceptions') && ref.length % 4 !== 0) fail('BAD_SIZE', `section '${s}' length ${ref.length} is not a multiple of 4`, name);
       claim(ref, s, name);
     }
     return { header: h, geometry };
@@ -482,13 +488,9 @@ function tensorFromSections(h: TensorHeader, geometry: StreamGeometry, section: 
   };
   const checks = get('tileChecks');
   if (checks) encoded.tileChecks = u32(checks);
-  const escapeCounts = get('escapeCounts');
-  if (escapeCounts) {
-    encoded.escapes = { counts: u16(escapeCounts), nibbles: u32(get('escapes')!) };
-    let nibbles = 0;
-    for (const n of encoded.escapes.counts) nibbles += n;
-    if (Math.ceil(nibbles / 8) !== encoded.escapes.nibbles.length) fail('BAD_SIZE', `escape counts add up to ${nibbles} nibbles, the escapes section holds ${encoded.escapes.nibbles.length} words`, h.name);
-  }
+  const exceptionCounts = get('exceptionCounts');
+  // The lists parse when decoded or verified (their lengths are only known then).
+  if (exceptionCounts) encoded.exceptions = { counts: u16(exceptionCounts), bits: u32(get('exceptions')!), gapBits: h.exceptionGapBits! };
   let freqSum = 0;
   for (const f of encoded.freqs) freqSum += f;
   if (freqSum !== 2 ** MARGINAL_PRECISION) fail('BAD_FREQUENCIES', `index frequencies sum to ${freqSum}, not 2^${MARGINAL_PRECISION}`, h.name);
@@ -498,7 +500,7 @@ function tensorFromSections(h: TensorHeader, geometry: StreamGeometry, section: 
     header: h,
     params: {
       rows: h.rows, cols: h.cols, quantizer: h.quantizer, groupSize: h.groupSize, paramType: h.paramType,
-      scales: u16(get('scales')!), biases: biases ? u16(biases) : null,
+      scales: h.paramType === 'e5m3' ? Uint16Array.from(get('scales')!) : u16(get('scales')!), biases: biases ? u16(biases) : null,
     },
     encoded,
   };
@@ -588,9 +590,9 @@ export function decodeTensor(t: ContainerTensor): QuantizedMatrix {
   if (indexChecksum(indices, rows, cols) !== t.header.indexCrc32) {
     fail('INDEX_CHECKSUM_MISMATCH', 'decoded indices do not match the stored index checksum', name);
   }
-  if (!t.encoded.escapes) return { ...t.params, indices };
+  if (!t.encoded.exceptions) return { ...t.params, indices };
   try {
-    return { ...t.params, indices, escapes: decodeEscapes(t.encoded.geometry, t.encoded.escapes, indices) };
+    return { ...t.params, indices, exceptions: decodeExceptions(t.encoded.geometry, t.encoded.exceptions, indices) };
   } catch (e) {
     if (e instanceof RansGemvError) fail('STREAM_CORRUPT', e.message, name);
     throw e;
@@ -613,10 +615,10 @@ export function verifyTensor(t: ContainerTensor, onProgress?: (weightsDone: numb
   let crc = 0;
   try {
     const g = t.encoded.geometry;
-    const escapeTile = t.encoded.escapes ? escapeDecoder(g, t.encoded.escapes) : null;
+    const exceptionTile = t.encoded.exceptions ? exceptionDecoder(g, t.encoded.exceptions) : null;
     decodeIndexTiles(t.encoded, (row0, rowCount, indices) => {
       crc = crc32(new Uint8Array(packNibbles(indices, rowCount, cols).buffer, 0, rowCount * wordsPerRow * 4), crc);
-      escapeTile?.(row0 / g.rowsPerTile, indices.subarray(0, rowCount * cols));
+      exceptionTile?.(row0 / g.rowsPerTile, indices.subarray(0, rowCount * cols));
       onProgress?.((row0 + rowCount) * cols);
     });
   } catch (e) {

@@ -33,7 +33,7 @@ export type ReductionVariant = 'subgroup' | 'workgroup';
 /** How activations x are stored: f32, or f16 packed two per u32 (arithmetic stays f32). */
 export type ActivationType = 'f32' | 'f16';
 
-/** How the fused kernel dequantizes: a scale and bias per group, or one step per row with escapes (`ecsq`). */
+/** How the fused kernel dequantizes: a scale and bias per group, or one step per row with exceptions (`ecsq`). */
 export type WeightRule = 'groups' | 'rows';
 
 /** The variant axes of kernel composition. */

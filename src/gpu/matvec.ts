@@ -88,7 +88,7 @@ function streamUniform(m: GpuMatrixInternals, kernel: ReturnType<typeof getKerne
     groups_per_row: m.groupsPerRow, lanes_per_full_tile: g.rowsPerTile / g.rowsPerLane * g.segmentsPerRow,
     tile_offset: part.firstTile, bf16_params: m.bf16Params ? 1 : 0,
     states_offset: m.metaOffsets.states, lengths_offset: m.metaOffsets.lengths, tiles_offset: m.metaOffsets.tiles,
-    checks_offset: m.metaOffsets.checks, has_checks: m.hasTileChecks ? 1 : 0, escapes_offset: m.metaOffsets.escapes,
+    checks_offset: m.metaOffsets.checks, has_checks: m.hasTileChecks ? 1 : 0, exceptions_offset: m.metaOffsets.exceptions, exception_gap_bits: m.exceptionGapBits,
   });
 }
 
@@ -121,8 +121,8 @@ function recordDecode(device: GPUDevice, m: GpuMatrixInternals, pass: GPUCompute
 }
 
 function recordFused(device: GPUDevice, m: GpuMatrixInternals, x: BufferRange, vectors: number, y: BufferRange, pass: GPUComputePassEncoder, activations: ActivationType): void {
-  // Group scales need the activations' group sums; ecsq's row steps need none, and reads its escape lists instead.
-  const ruleBuffers: Record<string, GPUBuffer> = m.rule === 'rows' ? { escapes: m.escapes! } : { x_group_sums: m.groupSums };
+  // Group scales need the activations' group sums; ecsq's row steps need none, and reads its exception lists instead.
+  const ruleBuffers: Record<string, GPUBuffer> = m.rule === 'rows' ? { exceptions: m.exceptions! } : { x_group_sums: m.groupSums };
   if (m.rule === 'groups') {
     const xsum = getKernel(device, ...xsumSpec(activations));
     const sumShape = ownedUniform(device, m, `xsum shape ${vectors}`, () => packUniform(xsum, 'shape', { cols: m.cols, group_size: m.groupSize, groups_per_row: m.groupsPerRow, vectors }));
@@ -374,12 +374,12 @@ function checkMatrix(device: GPUDevice, m: GpuMatrixInternals): void {
 
 /**
  * Throws unless `mode` is a mode this matrix can run: `q4` needs the plain nibbles uploaded, and
- * ecsq matrices (values beyond ±7, escapes) have no q4 form, so only `fused` (and `auto`, which
+ * ecsq matrices (values beyond ±7, exceptions) have no q4 form, so only `fused` (and `auto`, which
  * then is `fused`).
  */
 function checkMode(m: GpuMatrixInternals, mode: string): void {
   if (!['fused', 'decode-then-q4', 'q4', 'auto'].includes(mode)) throw new InvalidInputError('BAD_MODE', `unknown mode '${mode}'`);
-  if (m.rule === 'rows' && (mode === 'q4' || mode === 'decode-then-q4')) throw new InvalidInputError('MODE_UNAVAILABLE', `mode '${mode}' needs plain q4 weights; an ecsq matrix (a step per row, escapes beyond ±7) runs fused only`);
+  if (m.rule === 'rows' && (mode === 'q4' || mode === 'decode-then-q4')) throw new InvalidInputError('MODE_UNAVAILABLE', `mode '${mode}' needs plain q4 weights; an ecsq matrix (a step per row, exceptions beyond [−8, 7]) runs fused only`);
   if (mode === 'q4' && !m.hostQ4) throw new InvalidInputError('MODE_UNAVAILABLE', "mode 'q4' needs a matrix uploaded with { q4: true }");
 }
 

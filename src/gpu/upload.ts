@@ -7,6 +7,7 @@ import { fromBf16Bits, fromF16Bits, halfToF32, toBf16Bits, toF16Bits } from '../
 import { packNibbles } from '../quantize/import.js';
 import { checkKernelGroupSize, groupsPerRow, hasBiases, paramCount, type QuantizedMatrix } from '../quantize/types.js';
 import type { EncodedMatrix } from '../rans/codec.js';
+import { exceptionStarts as laneExceptionStarts } from '../rans/exceptions.js';
 import { cumulative, pairFrequencies } from '../rans/frequencies.js';
 import { tileDirectory, tileShape, type StreamGeometry } from '../rans/layout.js';
 import { COPY_DST, COPY_SRC, STORAGE } from './usage.js';
@@ -17,7 +18,7 @@ import type { WeightRule } from './kernels.js';
 export interface MatrixSource {
   /** A `QuantizedMatrix`, or a container tensor's `params`; `indices` enables the plain q4 mode. */
   params: Pick<QuantizedMatrix, 'rows' | 'cols' | 'quantizer' | 'groupSize' | 'paramType' | 'scales' | 'biases'> & { indices?: Uint8Array };
-  /** The coded indices (with the escape lists for `ecsq`). */
+  /** The coded indices (with the exception lists for `ecsq`). */
   encoded: EncodedMatrix;
 }
 
@@ -53,7 +54,7 @@ export interface GpuMatrix {
   readonly hostQ4: boolean;
   /**
    * Bytes the kernels read per product, weights side: `streams` (stream units, cumulative
-   * pair frequencies, lane states and lengths; ecsq's escape lists and their starts), `params`
+   * pair frequencies, lane states and lengths; ecsq's exception lists and their starts), `params`
    * (packed scales and biases, or ecsq's f32 row steps), `q4` (nibbles). The fused
    * kernel reads streams + params, plain q4 reads q4 + params.
    */
@@ -77,14 +78,16 @@ export interface GpuMatrixInternals extends GpuMatrix {
   readonly parts: MatrixPart[];
   /** Packed group scales and biases, or (`rows`) one f32 step per row. */
   readonly params: GPUBuffer;
-  /** `groups`: a scale and bias per group; `rows`: ecsq, a step per row and escape lists. */
+  /** `groups`: a scale and bias per group; `rows`: ecsq, a step per row and exception lists. */
   readonly rule: WeightRule;
-  /** ecsq: the lanes' escape lists (nibbles); null otherwise. */
-  readonly escapes: GPUBuffer | null;
-  /** Cumulative frequencies, lane states, lane lengths, tile directory (and ecsq's escape-list starts) in one buffer (see rans_lanes.wgsl). */
+  /** ecsq: the lanes' exception lists (one bit string); null otherwise. */
+  readonly exceptions: GPUBuffer | null;
+  /** ecsq: the Exp-Golomb order of the lists' gaps; 0 otherwise. */
+  readonly exceptionGapBits: number;
+  /** Cumulative frequencies, lane states, lane lengths, tile directory (and ecsq's exception-list starts) in one buffer (see rans_lanes.wgsl). */
   readonly laneMeta: GPUBuffer;
-  /** u32 offsets of the lane states, lane lengths, tile directory, tile checks and escape-list starts (0 without) in `laneMeta`. */
-  readonly metaOffsets: { states: number; lengths: number; tiles: number; checks: number; escapes: number };
+  /** u32 offsets of the lane states, lane lengths, tile directory, tile checks and exception-list starts (0 without) in `laneMeta`. */
+  readonly metaOffsets: { states: number; lengths: number; tiles: number; checks: number; exceptions: number };
   /** Whether the streams came with tile checks (the decode kernel verifies the indices against them). */
   readonly hasTileChecks: boolean;
   /** [failed lanes, lowest failed lane, failed tile checks, lowest failed tile], written by the decoding kernels. */
@@ -160,8 +163,9 @@ export function uploadMatrix(device: GPUDevice, source: MatrixSource, options: U
   const g = e.geometry;
   if (g.rows !== p.rows || g.cols !== p.cols) throw new InvalidInputError('SHAPE_MISMATCH', `streams are ${g.rows}×${g.cols}, parameters ${p.rows}×${p.cols}`);
   const rule: WeightRule = p.quantizer === 'ecsq' ? 'rows' : 'groups';
-  if (rule === 'rows' && !e.escapes) throw new InvalidInputError('SHAPE_MISMATCH', 'an ecsq matrix needs its escape lists (encoded.escapes)');
-  if (rule === 'rows' && options.q4) throw new InvalidInputError('MODE_UNAVAILABLE', 'ecsq values beyond ±7 have no plain q4 form: upload without { q4: true } and use the fused mode');
+  if (p.paramType === 'e5m3' && rule !== 'rows') throw new InvalidInputError('SHAPE_MISMATCH', `e5m3 parameters are ecsq row steps, not ${p.quantizer} group scales`);
+  if (rule === 'rows' && !e.exceptions) throw new InvalidInputError('SHAPE_MISMATCH', 'an ecsq matrix needs its exception lists (encoded.exceptions)');
+  if (rule === 'rows' && options.q4) throw new InvalidInputError('MODE_UNAVAILABLE', 'ecsq exceptions (v beyond [−8, 7]) have no plain q4 form: upload without { q4: true } and use the fused mode');
   // The kernels take a pair of weights (fused, decode) or a u32 of 8 nibbles (q4) from one group.
   checkKernelGroupSize(p.groupSize);
   if (g.segmentLength !== g.cols && g.segmentLength % p.groupSize !== 0) {
@@ -223,16 +227,12 @@ export function uploadMatrix(device: GPUDevice, source: MatrixSource, options: U
   const table = new Uint32Array(new Uint16Array([...cumulative(pairFrequencies(e.freqs, g.precision)), 0]).buffer);
   const tilesAt = table.length + g.lanes + Math.ceil(g.lanes / 2);
   const checksAt = tilesAt + tileDir.length;
-  const escapesAt = checksAt + (e.tileChecks ? g.tiles : 0);
-  const offsets = { states: table.length, lengths: table.length + g.lanes, tiles: tilesAt, checks: checksAt, escapes: rule === 'rows' ? escapesAt : 0 };
-  // ecsq: where each lane's escape list starts (nibbles), and where the last one ends.
-  const escapeStarts = e.escapes ? new Uint32Array(g.lanes + 1) : new Uint32Array(0);
-  if (e.escapes) {
-    if (e.escapes.counts.length !== g.lanes) throw new InvalidInputError('SHAPE_MISMATCH', `${e.escapes.counts.length} escape counts for ${g.lanes} lanes`);
-    for (let l = 0; l < g.lanes; l++) escapeStarts[l + 1] = escapeStarts[l] + e.escapes.counts[l];
-    if (Math.ceil(escapeStarts[g.lanes] / 8) !== e.escapes.nibbles.length) throw new InvalidInputError('SHAPE_MISMATCH', `escape counts add up to ${escapeStarts[g.lanes]} nibbles, the list holds ${e.escapes.nibbles.length} words`);
-  }
-  const meta = new Uint32Array(escapesAt + escapeStarts.length);
+  const exceptionsAt = checksAt + (e.tileChecks ? g.tiles : 0);
+  const offsets = { states: table.length, lengths: table.length + g.lanes, tiles: tilesAt, checks: checksAt, exceptions: rule === 'rows' ? exceptionsAt : 0 };
+  // ecsq: the bit where each lane's exception list starts, and where the last one ends (the
+  // lists are parsed here: a list that does not parse is refused before anything is uploaded).
+  const exceptionStarts = e.exceptions ? laneExceptionStarts(g, e.exceptions) : new Uint32Array(0);
+  const meta = new Uint32Array(exceptionsAt + exceptionStarts.length);
   meta.set(table);
   meta.set(e.laneStates, offsets.states);
   new Uint16Array(meta.buffer, offsets.lengths * 4, g.lanes).set(e.laneLengths);
@@ -241,17 +241,17 @@ export function uploadMatrix(device: GPUDevice, source: MatrixSource, options: U
     if (e.tileChecks.length !== g.tiles) throw new InvalidInputError('SHAPE_MISMATCH', `${e.tileChecks.length} tile checks for ${g.tiles} tiles`);
     meta.set(e.tileChecks, offsets.checks);
   }
-  meta.set(escapeStarts, escapesAt);
-  const escapeWords = e.escapes?.nibbles ?? new Uint32Array(0);
-  if (escapeWords.byteLength > limit) throw new InvalidInputError('LIMIT_EXCEEDED', `escape lists need ${escapeWords.byteLength} bytes, over the binding limit of ${limit}`);
+  meta.set(exceptionStarts, exceptionsAt);
+  const exceptionWords = e.exceptions?.bits ?? new Uint32Array(0);
+  if (exceptionWords.byteLength > limit) throw new InvalidInputError('LIMIT_EXCEEDED', `exception lists need ${exceptionWords.byteLength} bytes, over the binding limit of ${limit}`);
   if (meta.byteLength > limit) throw new InvalidInputError('LIMIT_EXCEEDED', `lane metadata needs ${meta.byteLength} bytes, over the binding limit of ${limit}`);
   const status = buffer(device, Uint32Array.of(0, 0xffffffff, 0, 0xffffffff), `${label} status`, COPY_SRC);
-  const streamBytes = e.data.byteLength + e.laneStates.byteLength + e.laneLengths.byteLength + table.byteLength + escapeWords.byteLength + escapeStarts.byteLength;
+  const streamBytes = e.data.byteLength + e.laneStates.byteLength + e.laneLengths.byteLength + table.byteLength + exceptionWords.byteLength + exceptionStarts.byteLength;
   const m: GpuMatrixInternals = {
     device, rows: p.rows, cols: p.cols, groupSize: p.groupSize, groupsPerRow: gpr, bf16Params: p.paramType === 'bf16',
     geometry: g, parts, rule,
     params: buffer(device, packedParams, `${label} params`),
-    escapes: rule === 'rows' ? buffer(device, escapeWords, `${label} escapes`) : null,
+    exceptions: rule === 'rows' ? buffer(device, exceptionWords, `${label} exceptions`) : null, exceptionGapBits: e.exceptions?.gapBits ?? 0,
     laneMeta: buffer(device, meta, `${label} lane metadata`), metaOffsets: offsets, hasTileChecks: e.tileChecks !== undefined,
     status,
     groupSums: device.createBuffer({ label: `${label} group sums`, size: 8 * gpr * 4, usage: STORAGE }),
@@ -259,7 +259,7 @@ export function uploadMatrix(device: GPUDevice, source: MatrixSource, options: U
     bytes: { streams: streamBytes, params: packedParams.byteLength, q4: p.rows * wordsPerRow * 4 },
     lost: false, destroyed: false,
     destroy() {
-      for (const b of [m.params, m.laneMeta, m.status, m.groupSums, m.escapes]) b?.destroy();
+      for (const b of [m.params, m.laneMeta, m.status, m.groupSums, m.exceptions]) b?.destroy();
       for (const part of parts) { part.streams.destroy(); part.q4?.destroy(); part.decoded?.destroy(); }
       releaseOwned(m, ...parts); // uniforms and scratch made for it
       m.destroyed = true;

@@ -76,7 +76,7 @@ export async function verifyTensorOnGpu(device: GPUDevice, name: string, q: Quan
         out.push({ tensor: name, mode, vectors, activations: 'f16', maxRelErr: errHalf, ok: errHalf <= F16_PRODUCT_TOLERANCE });
       }
     }
-    // ecsq: the fused kernel checks that each lane read exactly its escape list.
+    // ecsq: the fused kernel checks that each lane read exactly its exception list.
     const status = await readStreamStatus(device, m);
     if (status.failedLanes) out.push({ tensor: name, mode: 'fused', vectors: 0, maxRelErr: 1, ok: false, error: `${status.failedLanes} lanes failed the end-of-lane check (first: lane ${status.firstFailedLane})` });
   } finally {

@@ -54,6 +54,9 @@ export function gpuBackend(device: GPUDevice, model: LlamaModel, mode: 'fused' |
   const dense = new Map<string, GpuDenseMatrix>();
   const io = new Map<string, { x: GPUBuffer; y: GPUBuffer }>();
   let rowsTotal = 0;
+  // Checked before anything is uploaded, so a refused mode leaves no buffers behind.
+  const ecsq = [...model.matrices.values()].find((m) => m.quantized.quantizer === 'ecsq');
+  if (ecsq && (mode === 'q4' || mode === 'decode-then-q4')) throw new InvalidInputError('MODE_UNAVAILABLE', `mode '${mode}' needs plain q4 weights; an ecsq model runs fused (or fp32, cpu)`);
   for (const [name, m] of model.matrices) {
     const { rows, cols } = m.quantized;
     if (mode === 'fp32') {

@@ -5,6 +5,7 @@
  */
 import { InvalidInputError } from '../errors.js';
 import { dequantize, energyToDb, quantizationEnergy } from '../quantize/quantize.js';
+import { parameterBits } from '../quantize/types.js';
 import { encodedBytes } from '../rans/codec.js';
 import { rng } from '../rng.js';
 import { cpuBackend } from './backends.js';
@@ -69,7 +70,7 @@ export function modelSize(model: LlamaModel): { bitsPerWeight: number; sqnrDb: n
   for (const m of model.matrices.values()) {
     const q = m.quantized;
     weights += q.rows * q.cols;
-    bits += 8 * encodedBytes(m.encoded) + 16 * (q.scales.length + (q.biases?.length ?? 0));
+    bits += 8 * encodedBytes(m.encoded) + parameterBits(q);
     if (m.float) {
       const e = quantizationEnergy(m.float, dequantize(q));
       signal += e.signal;

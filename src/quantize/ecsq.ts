@@ -1,27 +1,27 @@
 /**
  * The entropy-constrained scalar quantizer `ecsq`: w ≈ Δ_r·v with one step per row,
- * Δ_r = s·rms(row r) (f16), v a signed integer entropy-coded as index v + 8 (|v| ≤ 7) or as the
- * escape index with v in the lane's escape list (src/rans/escapes.ts). No per-group scale or bias:
- * the bits q4 spends on them (0.5 bits/weight at g64) are what it saves.
+ * Δ_r = s·rms(row r) (an 8-bit E5M3 code), v a signed integer entropy-coded as index clamp(v, −8, 7) + 8, and
+ * each v beyond [−8, 7] an exception in its lane's list (src/rans/exceptions.ts). No per-group scale
+ * or bias: the bits q4 spends on them (0.5 bits/weight at g64) are what it saves.
  *
- * Rate control picks s per matrix from statistics gathered in one pass ({@link EcsqStats}): a
- * histogram of u = w / rms_r, so that the SQNR and the coded size of any s are computed without
+ * Rate control picks s per matrix from statistics gathered in one pass ({@link EcsqStats}):
+ * histograms of u = w / rms_r, so that the SQNR and the coded size of any s are computed without
  * touching the weights again, and a streaming quantizer reads a file twice, not once per trial.
  */
 import { ECSQ } from '../constants.js';
 import { InvalidInputError } from '../errors.js';
 import { normalizeFrequencies, pairFrequencies, ALPHABET } from '../rans/frequencies.js';
 import type { StreamGeometry } from '../rans/layout.js';
-import { escapeNibbles } from '../rans/escapes.js';
+import { expectedGapBits, INDEX_MAX_VALUE, INDEX_MIN_VALUE, valueBits } from '../rans/exceptions.js';
 import { affineGroup } from './affine.js';
-import { f16Round } from './half.js';
+import { e5m3Value, toE5m3 } from './half.js';
 
 /** The q4 configurations `match` accepts: affine (MLX) with this group size. */
 export type AffineMatch = 'q4-g32' | 'q4-g64' | 'q4-g128';
 
 /**
  * How {@link EcsqStats.solve} chooses the step scale s of a matrix:
- * - `bits`: all-in bits/weight (coded indices with all stream metadata, escape lists, row steps);
+ * - `bits`: all-in bits/weight (coded indices with all stream metadata, exception lists, row steps);
  * - `sqnrDb`: the SQNR to reach;
  * - `match`: the SQNR affine q4 with that group size reaches on this matrix;
  * - `stepScale`: s itself (Δ_r = s·rms_r), in [{@link MIN_STEP_SCALE}, {@link MAX_STEP_SCALE}].
@@ -31,18 +31,22 @@ export type RateTarget = { bits: number } | { sqnrDb: number } | { match: Affine
 /** The default rate target: q4-g64's quality. */
 export const DEFAULT_RATE_TARGET: RateTarget = { match: 'q4-g64' };
 
-/** Bounds of s: below 1e-3 values outgrow the escape code's practical range; above 64 every weight is 0. */
+/** Bounds of s: below 1e-3 values outgrow the exception code's practical range; above 64 every weight is 0. */
 export const MIN_STEP_SCALE = 1e-3;
 export const MAX_STEP_SCALE = 64;
 
-/** Histogram of u = w/rms_r: bins of 1/128 over |u| < 32; rarer, larger values kept exactly. */
-const BINS_PER_UNIT = 128;
+/**
+ * Histograms of u = w/rms_r, one per group of rows whose RMS lies within 1/64 octave (rows alike
+ * in scale, taken as alike in shape): bins of 1/32 over |u| < 32; rarer, larger values are kept
+ * exactly. A prediction evaluates each group at its rows' own E5M3-rounded steps.
+ */
+const BINS_PER_UNIT = 32;
 const HIST_RANGE = 32;
 const BINS = 2 * HIST_RANGE * BINS_PER_UNIT;
+const RMS_GROUPS_PER_OCTAVE = 64;
 
-/** Smallest positive f16 (subnormal): the step of a nonzero row whose s·rms rounds to 0. */
-const F16_MIN_STEP_BITS = 0x0001;
-const F16_MAX_BITS = 0x7bff;
+/** The rows of one RMS group: their u-histogram and how many there are. */
+interface RmsGroup { key: number; rows: number; count: Float64Array; far: number[] }
 
 /**
  * Validates a rate target (typed errors for values no quantizer can use).
@@ -65,10 +69,10 @@ export function checkRateTarget(t: RateTarget): void {
 export interface EcsqPrediction {
   stepScale: number;
   sqnrDb: number;
-  /** All-in bits/weight predicted for the geometry (coded indices, metadata, escapes, steps). */
+  /** All-in bits/weight predicted for the geometry (coded indices, metadata, exceptions, steps). */
   bitsPerWeight: number;
-  /** Fraction of weights that are escapes. */
-  escapeRate: number;
+  /** Fraction of weights that are exceptions (v beyond [−8, 7]). */
+  exceptionRate: number;
 }
 
 /**
@@ -88,15 +92,15 @@ export class EcsqStats {
   signal = 0;
   /** Σ(w − ŵ)² of affine q4 at `matchGroup` (0 without one). */
   matchNoise = 0;
-  private readonly count = new Float64Array(BINS);
-  /** Σ rms_r² of the weights in a bin: a bin's squared error in weight units is this × err(u)². */
-  private readonly energy = new Float64Array(BINS);
-  private readonly farU: number[] = [];
-  private readonly farEnergy: number[] = [];
+  /** Row groups by round(64·log2 rms). */
+  private readonly groups = new Map<number, RmsGroup>();
+  /** The group of each row (null for a row of zeros). */
+  private readonly rowGroup: (RmsGroup | null)[];
   private zeroWeights = 0;
 
   constructor(readonly rows: number, readonly cols: number, readonly matchGroup: number | null) {
     this.rms = new Float64Array(rows);
+    this.rowGroup = new Array<RmsGroup | null>(rows).fill(null);
   }
 
   /** Adds whole rows starting at row `row0` (weights already checked finite). */
@@ -111,43 +115,83 @@ export class EcsqStats {
       this.rms[row0 + r] = rms;
       if (this.matchGroup) this.matchNoise += affineNoise(w, start, start + cols, this.matchGroup);
       if (rms === 0) { this.zeroWeights += cols; continue; }
-      const e = rms * rms, inv = 1 / rms;
+      const key = Math.round(Math.log2(rms) * RMS_GROUPS_PER_OCTAVE);
+      let group = this.groups.get(key);
+      if (!group) this.groups.set(key, (group = { key, rows: 0, count: new Float64Array(BINS), far: [] }));
+      group.rows++;
+      this.rowGroup[row0 + r] = group;
+      const inv = 1 / rms;
       for (let i = start; i < start + cols; i++) {
         const u = w[i] * inv;
         const b = Math.floor((u + HIST_RANGE) * BINS_PER_UNIT);
         // |u| ≤ √cols, and at most cols/32² weights of a row reach |u| ≥ 32: the exact list stays small.
-        if (b >= 0 && b < BINS) { this.count[b]++; this.energy[b] += e; } else { this.farU.push(u); this.farEnergy.push(e); }
+        if (b >= 0 && b < BINS) group.count[b]++; else group.far.push(u);
       }
     }
   }
 
   /**
-   * The index histogram, escape nibbles and squared error of step scale s. Bins are taken at
-   * their centres (bin width 1/128 of the RMS: ≤ 1 % of a step at s ≥ 0.1).
+   * The index counts (added to `counts`), exception count and value bits, and squared error in u
+   * units of a share of a group's weights (its rows with one step code), at step σ in u units. A bin's weights are taken as
+   * spread evenly over it: a bin that straddles a decision boundary (u = (v + ½)·σ) is split
+   * there, and each part adds its mean squared error about the level, so the figures are exact
+   * for a density flat within bins.
    */
-  private evaluate(s: number): { counts: Float64Array; nibbles: number; noise: number } {
-    const counts = new Float64Array(ALPHABET);
-    let nibbles = 0, noise = 0;
-    const add = (u: number, n: number, e: number) => {
-      const v = Math.round(u / s), err = u - s * v;
-      noise += e * err * err;
-      if (Math.abs(v) < ECSQ.ESCAPE_MIN) counts[v + ECSQ.ZERO_INDEX] += n;
-      else { counts[ECSQ.ESCAPE_INDEX] += n; nibbles += n * escapeNibbles(v); }
+  private evaluate(group: RmsGroup, step: number, share: number, counts: Float64Array): { exceptions: number; valueBits: number; noise: number } {
+    let exceptions = 0, bits = 0, noise = 0;
+    // n weights spread evenly over [a, b), all quantized to v.
+    const add = (v: number, n: number, a: number, b: number) => {
+      const level = step * v, mid = (a + b) / 2 - level;
+      noise += n * (mid * mid + ((b - a) * (b - a)) / 12);
+      counts[Math.min(INDEX_MAX_VALUE, Math.max(INDEX_MIN_VALUE, v)) + ECSQ.ZERO_INDEX] += n;
+      if (v < INDEX_MIN_VALUE || v > INDEX_MAX_VALUE) { exceptions += n; bits += n * valueBits(v); }
     };
-    for (let b = 0; b < BINS; b++) if (this.count[b] > 0) add((b + 0.5) / BINS_PER_UNIT - HIST_RANGE, this.count[b], this.energy[b]);
-    for (let i = 0; i < this.farU.length; i++) add(this.farU[i], 1, this.farEnergy[i]);
-    counts[ECSQ.ZERO_INDEX] += this.zeroWeights;
-    return { counts, nibbles, noise };
+    const c = group.count, width = 1 / BINS_PER_UNIT;
+    for (let bin = 0; bin < BINS; bin++) {
+      if (c[bin] === 0) continue;
+      const a = bin * width - HIST_RANGE, b = a + width;
+      for (let lo = a, v = Math.round(a / step); lo < b; v++) {
+        const hi = Math.min(b, (v + 0.5) * step);
+        if (hi > lo) add(v, (share * c[bin] * (hi - lo)) / width, lo, hi);
+        lo = Math.max(lo, hi);
+      }
+    }
+    for (const u of group.far) add(Math.round(u / step), share, u, u);
+    return { exceptions, valueBits: bits, noise };
   }
 
   /**
-   * Predicted SQNR and all-in bits/weight of step scale s in the given stream geometry. The coded
-   * indices cost their cross-entropy under the pair table the coder will build; each lane adds its
-   * state (32 bits), length (16) and escape count (16); the unit padding and the information the
+   * Predicted SQNR and all-in bits/weight of step scale s in the given stream geometry, each RMS
+   * group of rows at its own E5M3-rounded step. The coded
+   * indices cost their cross-entropy under the pair table the coder will build; each exception its
+   * sign and excess plus the expected Exp-Golomb gap of exceptions spread at random; each lane its
+   * state (32 bits), length (16) and exception count (16); the unit padding and the information the
    * final state holds about cancel (measured: within 0.001 bits/weight on Gaussian 1024×4096).
    */
   predict(s: number, g: StreamGeometry): EcsqPrediction {
-    const { counts, nibbles, noise } = this.evaluate(s);
+    const counts = new Float64Array(ALPHABET);
+    let exceptions = 0, vBits = 0, noise = 0;
+    // Rows of a group whose steps round to the same E5M3 code share one evaluation, at their mean
+    // step in u units (the group's rows differ in RMS by < 1.1 %).
+    const parts = new Map<number, { group: RmsGroup; rows: number; energy: number; stepU: number }>();
+    for (let r = 0; r < this.rows; r++) {
+      const rms = this.rms[r], group = this.rowGroup[r];
+      if (!group) continue;
+      const code = rowStepCode(s, rms);
+      const key = group.key * 256 + code;
+      let part = parts.get(key);
+      if (!part) parts.set(key, (part = { group, rows: 0, energy: 0, stepU: 0 }));
+      part.rows++;
+      part.energy += rms * rms * this.cols;
+      part.stepU += e5m3Value(code) / rms;
+    }
+    for (const part of parts.values()) {
+      const e = this.evaluate(part.group, part.stepU / part.rows, part.rows / part.group.rows, counts);
+      exceptions += e.exceptions;
+      vBits += e.valueBits;
+      noise += (e.noise * part.energy) / (part.rows * this.cols); // u² × the part's mean rms²
+    }
+    counts[ECSQ.ZERO_INDEX] += this.zeroWeights;
     const n = this.rows * this.cols;
     const freqs = normalizeFrequencies(counts);
     const pairs = pairFrequencies(freqs, g.precision);
@@ -158,12 +202,13 @@ export class EcsqStats {
       }
     }
     const indexBits = (pairBits * n) / 2;
-    const sideBits = g.lanes * (32 + 16 + 16) + g.tiles * 32 + ALPHABET * 16 + this.rows * 16;
+    const sideBits = g.lanes * (32 + 16 + 16) + g.tiles * 32 + ALPHABET * 16 + this.rows * 8;
+    const listBits = vBits + exceptions * expectedGapBits(exceptions / n);
     return {
       stepScale: s,
       sqnrDb: noise === 0 ? Infinity : 10 * Math.log10(this.signal / noise),
-      bitsPerWeight: (indexBits + sideBits + 4 * nibbles) / n,
-      escapeRate: counts[ECSQ.ESCAPE_INDEX] / n,
+      bitsPerWeight: (indexBits + sideBits + listBits) / n,
+      exceptionRate: exceptions / n,
     };
   }
 
@@ -215,16 +260,15 @@ function affineNoise(w: ArrayLike<number>, start: number, end: number, groupSize
 }
 
 /**
- * The f16 step of a row: s·rms rounded to f16, at least the smallest subnormal for a nonzero row
- * (never 0, so no weight divides by it) and at most f16's largest finite value; 0 for a zero row.
+ * The E5M3 step code of a row: s·rms rounded to the nearest E5M3 value (clamped to its range for a
+ * nonzero row, so never 0 and no weight divides by 0); 0 for a zero row.
  *
  * @example
  * ```ts
- * f16Value(rowStepBits(0.31, 0.02)); // ≈ 0.0062
+ * e5m3Value(rowStepCode(0.31, 0.02)); // ≈ 0.0062
  * ```
  */
-export function rowStepBits(stepScale: number, rms: number): number {
+export function rowStepCode(stepScale: number, rms: number): number {
   if (rms === 0) return 0;
-  const bits = f16Round(stepScale * rms);
-  return bits === 0 ? F16_MIN_STEP_BITS : Math.min(bits, F16_MAX_BITS);
+  return Math.max(1, toE5m3(stepScale * rms));
 }

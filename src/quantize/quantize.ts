@@ -7,8 +7,9 @@ import { ECSQ } from '../constants.js';
 import { InvalidInputError } from '../errors.js';
 import { chooseGeometry, type LayoutOptions } from '../rans/layout.js';
 import { affineGroup } from './affine.js';
-import { checkRateTarget, DEFAULT_RATE_TARGET, EcsqStats, rowStepBits, type RateTarget } from './ecsq.js';
-import { halfToF32, f16Round, f16Value } from './half.js';
+import { INDEX_MAX_VALUE, INDEX_MIN_VALUE } from '../rans/exceptions.js';
+import { checkRateTarget, DEFAULT_RATE_TARGET, EcsqStats, rowStepCode, type RateTarget } from './ecsq.js';
+import { e5m3Value, halfToF32, f16Round, f16Value } from './half.js';
 import { GROUP_SIZES, QUANTIZERS, groupsPerRow, hasBiases, paramCount, type QuantizedMatrix, type QuantizerKind } from './types.js';
 
 /** Options of {@link quantize}. */
@@ -110,8 +111,9 @@ export class MatrixQuantizer {
   private readonly rate: RateTarget;
   private readonly ecsqStats: EcsqStats | null = null;
   private readonly layout: LayoutOptions;
-  private escapes: Int32Array = new Int32Array(0);
-  private escapeCount = 0;
+  private exceptionPositions = new Uint32Array(0);
+  private exceptionValues = new Int32Array(0);
+  private exceptionCount = 0;
 
   constructor(readonly rows: number, readonly cols: number, options: QuantizeOptions & LayoutOptions = {}) {
     const quantizer = options.quantizer ?? 'affine';
@@ -180,10 +182,13 @@ export class MatrixQuantizer {
   result(): QuantizedMatrix {
     if (this.row !== this.rows) throw new InvalidInputError('BAD_STATE', `${this.row} of ${this.rows} rows quantized`);
     const q: QuantizedMatrix = {
-      rows: this.rows, cols: this.cols, quantizer: this.quantizer, groupSize: this.groupSize, paramType: 'f16',
+      rows: this.rows, cols: this.cols, quantizer: this.quantizer, groupSize: this.groupSize, paramType: this.quantizer === 'ecsq' ? 'e5m3' : 'f16',
       indices: this.indices, scales: this.scales, biases: this.biases,
     };
-    if (this.quantizer === 'ecsq') { q.escapes = this.escapes.slice(0, this.escapeCount); q.stepScale = this.stepScale!; }
+    if (this.quantizer === 'ecsq') {
+      q.exceptions = { positions: this.exceptionPositions.slice(0, this.exceptionCount), values: this.exceptionValues.slice(0, this.exceptionCount) };
+      q.stepScale = this.stepScale!;
+    }
     return q;
   }
 
@@ -270,9 +275,9 @@ export class MatrixQuantizer {
   }
 
   /**
-   * One f16 step per row, Δ_r = s·rms_r (s from the rate target, chosen once from the statistics
-   * of the scan), v = round(w/Δ_r): index v + 8 for |v| ≤ 7, else the escape index and v appended
-   * to the escape values. A zero row has step 0 and every index 8 (v = 0).
+   * One E5M3 step per row, Δ_r = s·rms_r (s from the rate target, chosen once from the statistics
+   * of the scan), v = round(w/Δ_r): index clamp(v, −8, 7) + 8, and every v beyond that range an
+   * exception (position, v). A zero row has step 0 and every index 8 (v = 0).
    */
   private ecsq(w: ArrayLike<number>, row0: number, rows: number): void {
     const stats = this.ecsqStats!;
@@ -283,14 +288,14 @@ export class MatrixQuantizer {
     const { indices, cols } = this, s = this.stepScale;
     for (let r = 0; r < rows; r++) {
       let signal = 0, noise = 0; // per row, so that any block size sums the same
-      const stepBits = rowStepBits(s, stats.rms[row0 + r]);
-      this.scales[row0 + r] = stepBits;
-      const step = f16Value(stepBits);
+      const stepCode = rowStepCode(s, stats.rms[row0 + r]);
+      this.scales[row0 + r] = stepCode;
+      const step = e5m3Value(stepCode);
       for (let i = r * cols, o = (row0 + r) * cols; i < (r + 1) * cols; i++, o++) {
         const x = w[i];
         const v = step === 0 ? 0 : Math.round(x / step);
-        if (Math.abs(v) < ECSQ.ESCAPE_MIN) indices[o] = v + ECSQ.ZERO_INDEX;
-        else { indices[o] = ECSQ.ESCAPE_INDEX; this.pushEscape(v); }
+        indices[o] = Math.min(INDEX_MAX_VALUE, Math.max(INDEX_MIN_VALUE, v)) + ECSQ.ZERO_INDEX;
+        if (v < INDEX_MIN_VALUE || v > INDEX_MAX_VALUE) this.pushException(o, v);
         const e = x - Math.fround(step * v);
         signal += x * x;
         noise += e * e;
@@ -300,13 +305,17 @@ export class MatrixQuantizer {
     }
   }
 
-  private pushEscape(v: number): void {
-    if (this.escapeCount === this.escapes.length) {
-      const grown = new Int32Array(Math.max(1024, 2 * this.escapes.length));
-      grown.set(this.escapes);
-      this.escapes = grown;
+  private pushException(position: number, v: number): void {
+    if (this.exceptionCount === this.exceptionValues.length) {
+      const size = Math.max(1024, 2 * this.exceptionValues.length);
+      const values = new Int32Array(size), positions = new Uint32Array(size);
+      values.set(this.exceptionValues);
+      positions.set(this.exceptionPositions);
+      this.exceptionValues = values;
+      this.exceptionPositions = positions;
     }
-    this.escapes[this.escapeCount++] = v;
+    this.exceptionPositions[this.exceptionCount] = position;
+    this.exceptionValues[this.exceptionCount++] = v;
   }
 
   /** One min/max for the whole matrix. Low quality: kept only to compare against. */
@@ -336,7 +345,7 @@ function clampIndex(v: number): number {
 /**
  * Per-group f32 (scale, offset) such that w = scale·q + offset, expanded to [rows, groupsPerRow]
  * for every group quantizer. This is the form the q4 kernel consumes. `ecsq` has no such form
- * (escapes): it throws `UNSUPPORTED_QUANTIZER`; use {@link dequantizeRows}.
+ * (exceptions): it throws `UNSUPPORTED_QUANTIZER`; use {@link dequantizeRows}.
  *
  * @example
  * ```ts
@@ -344,7 +353,7 @@ function clampIndex(v: number): number {
  * ```
  */
 export function groupAffineParams(q: QuantizedMatrix): { scale: Float32Array; offset: Float32Array } {
-  if (q.quantizer === 'ecsq') throw new InvalidInputError('UNSUPPORTED_QUANTIZER', 'ecsq weights are step·v with escapes, not scale·q + offset per group');
+  if (q.quantizer === 'ecsq') throw new InvalidInputError('UNSUPPORTED_QUANTIZER', 'ecsq weights are step·v with exceptions, not scale·q + offset per group');
   const gpr = groupsPerRow(q.cols, q.groupSize);
   const n = q.rows * gpr;
   const s = halfToF32(q.scales, q.paramType);
@@ -372,22 +381,18 @@ export function dequantizeRows(q: QuantizedMatrix, visit: (row: number, weights:
   const { rows, cols, indices } = q;
   const w = new Float64Array(cols);
   if (q.quantizer === 'ecsq') {
-    const steps = halfToF32(q.scales, q.paramType), escapes = q.escapes;
-    if (!escapes) throw new InvalidInputError('SHAPE_MISMATCH', 'an ecsq matrix needs its escape values');
+    const steps = halfToF32(q.scales, q.paramType), e = q.exceptions;
+    if (!e) throw new InvalidInputError('SHAPE_MISMATCH', 'an ecsq matrix needs its exceptions');
     let k = 0;
     for (let r = 0; r < rows; r++) {
-      for (let c = 0, i = r * cols; c < cols; c++, i++) {
-        const idx = indices[i];
-        let v = idx - ECSQ.ZERO_INDEX;
-        if (idx === ECSQ.ESCAPE_INDEX) {
-          if (k === escapes.length) throw new InvalidInputError('SHAPE_MISMATCH', `more escape indices than the ${escapes.length} escape values`);
-          v = escapes[k++];
-        }
-        w[c] = steps[r] * v;
+      for (let c = 0, i = r * cols; c < cols; c++, i++) w[c] = steps[r] * (indices[i] - ECSQ.ZERO_INDEX);
+      for (; k < e.positions.length && e.positions[k] < (r + 1) * cols; k++) {
+        if (e.positions[k] < r * cols) throw new InvalidInputError('SHAPE_MISMATCH', `exception positions are not in row-major order at ${e.positions[k]}`);
+        w[e.positions[k] - r * cols] = steps[r] * e.values[k];
       }
       visit(r, w);
     }
-    if (k !== escapes.length) throw new InvalidInputError('SHAPE_MISMATCH', `${k} escape indices but ${escapes.length} escape values`);
+    if (k !== e.positions.length) throw new InvalidInputError('SHAPE_MISMATCH', `exception position ${e.positions[k]} lies outside the ${rows}×${cols} matrix`);
     return;
   }
   const { scale, offset } = groupAffineParams(q);

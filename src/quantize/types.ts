@@ -1,5 +1,6 @@
 import { InvalidInputError } from '../errors.js';
-import type { ParamType } from './half.js';
+import { paramBytes, type ParamType } from './half.js';
+import type { Exceptions } from '../rans/exceptions.js';
 
 /** Which 4-bit quantizer produced a matrix's indices. */
 export type QuantizerKind = 'affine' | 'symmetric' | 'per-tensor' | 'ecsq';
@@ -18,7 +19,7 @@ export const GROUP_SIZES: readonly number[] = [32, 64, 128];
  * - `affine`:     w = scale[r,g] · q + bias[r,g]          (MLX convention)
  * - `symmetric`:  w = scale[r,g] · (q − 8)                (Q4_0 convention; `biases` is null)
  * - `per-tensor`: w = scale[0] · q + bias[0]              (one pair for the whole matrix)
- * - `ecsq`:       w = scale[r] · v, v = q − 8 for q ≠ 0, else the next value of `escapes`
+ * - `ecsq`:       w = scale[r] · v, v = q − 8 except at the positions `exceptions` lists
  *                 (one f16 step per row; src/quantize/ecsq.ts)
  */
 export interface QuantizedMatrix {
@@ -35,8 +36,8 @@ export interface QuantizedMatrix {
   scales: Uint16Array;
   /** 16-bit bias patterns, same shape as `scales`; null for `symmetric` and `ecsq`. */
   biases: Uint16Array | null;
-  /** `ecsq` only: the value v (|v| ≥ 8) of each escape index, in row-major order of the escapes. */
-  escapes?: Int32Array;
+  /** `ecsq` only: the weights whose v lies beyond [−8, 7] (their index holds v clamped), row-major. */
+  exceptions?: Exceptions;
   /** `ecsq` only: the step scale s the row steps were made with (steps are s·rms rounded to f16). */
   stepScale?: number;
 }
@@ -85,4 +86,17 @@ export function checkKernelGroupSize(groupSize: number, what = 'group size'): vo
   if (!Number.isInteger(groupSize) || groupSize < 8 || groupSize % 8 !== 0) {
     throw new InvalidInputError('UNSUPPORTED_GROUP_SIZE', `${what} ${groupSize}: the GPU kernels need a multiple of 8`);
   }
+}
+
+/**
+ * Bits the stored quantization parameters take: scales and biases (ecsq: its row steps), at their
+ * storage type's width. With the coded indices' bytes this is a matrix's all-in size.
+ *
+ * @example
+ * ```ts
+ * const allIn = (8 * encodedBytes(enc) + parameterBits(q)) / (q.rows * q.cols);
+ * ```
+ */
+export function parameterBits(q: Pick<QuantizedMatrix, 'scales' | 'biases' | 'paramType'>): number {
+  return 8 * paramBytes(q.paramType) * (q.scales.length + (q.biases?.length ?? 0));
 }

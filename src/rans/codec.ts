@@ -18,7 +18,7 @@
 import { CODER } from '../constants.js';
 import { InvalidInputError, StreamError } from '../errors.js';
 import { cumulative, histogram, normalizeFrequencies, padIndex, pairFrequencies, PAIR_ALPHABET } from './frequencies.js';
-import { escapeBytes, type LaneEscapes } from './escapes.js';
+import { exceptionBytes, type LaneExceptions } from './exceptions.js';
 import { chooseGeometry, laneRegion, tileDirectory, tileShape, type LayoutOptions, type StreamGeometry, type TileShape } from './layout.js';
 
 /** Lower bound of the coder state. */
@@ -41,8 +41,8 @@ export interface EncodedMatrix {
    * Absent in containers written before the check existed.
    */
   tileChecks?: Uint32Array;
-  /** `ecsq` matrices: the escape values in per-lane lists (./escapes.ts, `laneEscapes`). */
-  escapes?: LaneEscapes;
+  /** `ecsq` matrices: the exception values in per-lane lists (./exceptions.ts, `laneExceptions`). */
+  exceptions?: LaneExceptions;
 }
 
 /**
@@ -315,8 +315,8 @@ function decodeTiles(enc: EncodedMatrix, target: (tile: TileShape) => Uint8Array
 }
 
 /**
- * Bytes of everything the coded indices need besides the quantization parameters (escape lists
- * included: they hold the values of escape indices).
+ * Bytes of everything the coded indices need besides the quantization parameters (exception lists
+ * included: they hold the values of exception indices).
  *
  * @example
  * ```ts
@@ -325,5 +325,5 @@ function decodeTiles(enc: EncodedMatrix, target: (tile: TileShape) => Uint8Array
  */
 export function encodedBytes(enc: EncodedMatrix): number {
   return enc.data.length * 4 + enc.laneStates.length * 4 + enc.laneLengths.length * 2 + enc.freqs.length * 2 + (enc.tileChecks?.length ?? 0) * 4
-    + (enc.escapes ? escapeBytes(enc.escapes) : 0);
+    + (enc.exceptions ? exceptionBytes(enc.exceptions) : 0);
 }

@@ -52,7 +52,7 @@ async function main(): Promise<void> {
     const c = compressMatrix({ name: `${rows}x${cols}`, rows, cols, kind: 'float', weights: gaussianWeights(rows * cols, rows + cols) }, { groupSize });
     checks.push(...await verifyTensorOnGpu(device, c.name, c.quantized, c.encoded));
   }
-  // ecsq: row steps and escape lists (1 % outliers at 20σ make multi-nibble escapes), fused only.
+  // ecsq: row steps and exception lists (1 % outliers at 20σ make large exceptions), fused only.
   const r = 48, k = 1100;
   const w = gaussianWeights(r * k, 9).map((v, i) => (i % 97 === 0 ? 20 * v : v));
   const e = compressMatrix({ name: 'ecsq', rows: r, cols: k, kind: 'float', weights: w }, { quantizer: 'ecsq', rate: { bits: 3.8 } });

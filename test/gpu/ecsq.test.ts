@@ -44,25 +44,25 @@ async function checkEcsq(c: CompressedMatrix, vectors: number[]) {
 
 describe('ecsq kernels on real WebGPU vs the CPU reference', () => {
   // 53×64 stacks rows with a short last block (the mirrored lane); 33×1000 cuts rows into
-  // segments; 19×203 has odd segments (a pad that is not a weight, maybe the escape index).
+  // segments; 19×203 has odd segments (a pad that is not a weight, maybe the exception index).
   it.each<[number, number, Distribution]>([[53, 64, 'outliers'], [33, 1000, 'gaussian'], [19, 203, 'laplace'], [1, 7, 'uniform'], [64, 172, 'outliers']])(
-    '%i×%i %s: indices bit-exact, y with escapes, M = 1 and 3', async (rows, cols, dist) => {
+    '%i×%i %s: indices bit-exact, y with exceptions, M = 1 and 3', async (rows, cols, dist) => {
       const c = compressEcsq(rows, cols, dist, { symbolsPerLane: 256 });
       await checkEcsq(c, [1, 3]);
     });
 
-  it('heavy tails: most weights escapes with multi-nibble values, M = 1 and 8', async () => {
+  it('heavy tails: most weights exceptions, some with long Exp-Golomb codes, M = 1 and 8', async () => {
     const c = compressEcsq(24, 320, 'laplace', { rate: { stepScale: 0.02 }, symbolsPerLane: 320 });
-    expect(c.quantized.escapes!.length).toBeGreaterThan(24 * 320 / 2);
-    expect(Math.max(...c.quantized.escapes!.map(Math.abs))).toBeGreaterThan(79); // four nibbles
+    expect(c.quantized.exceptions!.values.length).toBeGreaterThan(24 * 320 / 2);
+    expect(Math.max(...c.quantized.exceptions!.values.map(Math.abs))).toBeGreaterThan(200); // a 15-bit excess code
     await checkEcsq(c, [1, 8]);
   });
 
-  it('escape index as the most frequent value (the pad of odd segments): still exact', async () => {
+  it('the clamped extremes as the most frequent indices (an odd segment is padded with one): still exact', async () => {
     const c = compressEcsq(9, 65, 'gaussian', { rate: { stepScale: 0.005 } });
     const counts = new Array(16).fill(0);
     for (const i of c.quantized.indices) counts[i]++;
-    expect(counts.indexOf(Math.max(...counts))).toBe(0);
+    expect([0, 15]).toContain(counts.indexOf(Math.max(...counts)));
     await checkEcsq(c, [2]);
   });
 
@@ -81,29 +81,32 @@ describe('ecsq kernels on real WebGPU vs the CPU reference', () => {
     m.destroy();
   });
 
-  it('reads bytes for steps and escape lists, not group parameters', () => {
+  it('reads bytes for steps and exception lists, not group parameters', () => {
     const { device } = gpu.get();
     const c = compressEcsq(64, 256, 'gaussian');
     const m = uploadMatrix(device, { params: c.quantized, encoded: c.encoded });
     expect(m.bytes.params).toBe(4 * 64);
-    const e = c.encoded.escapes!;
-    expect(m.bytes.streams).toBeGreaterThan(e.nibbles.byteLength + 4 * (e.counts.length + 1));
+    const e = c.encoded.exceptions!;
+    expect(m.bytes.streams).toBeGreaterThan(e.bits.byteLength + 4 * (e.counts.length + 1));
     expect(internals(m).rule).toBe('rows');
     m.destroy();
   });
 
-  it('a lane whose escape list is cut short is reported by the end-of-lane check', async () => {
+  it('lists that do not parse are refused at upload; lists the GPU reads otherwise than the host fail the end-of-lane check', async () => {
     const { device } = gpu.get();
     const c = compressEcsq(32, 256, 'outliers', { rate: { stepScale: 0.2 }, symbolsPerLane: 256 });
-    const e = c.encoded.escapes!;
+    const e = c.encoded.exceptions!;
     const lane = e.counts.findIndex((n, l) => n > 0 && l + 1 < e.counts.length);
     const counts = e.counts.slice();
     counts[lane]--; counts[lane + 1]++; // the same total: every size check passes
-    const m = uploadMatrix(device, { params: c.quantized, encoded: { ...c.encoded, escapes: { counts, nibbles: e.nibbles } } });
+    expect(() => uploadMatrix(device, { params: c.quantized, encoded: { ...c.encoded, exceptions: { ...e, counts } } })).toThrowError(expect.objectContaining({ code: 'BAD_EXCEPTIONS' }));
+    // The kernel reading the lists with another gap order than they were written with (a bug the
+    // host cannot see): lanes do not end where their lists do, and the status says so.
+    const m = uploadMatrix(device, { params: c.quantized, encoded: c.encoded });
+    (internals(m) as { exceptionGapBits: number }).exceptionGapBits = e.gapBits + 3;
     await fusedMatVec(device, m, randomX(256, 1));
     const status = await readStreamStatus(device, m);
     expect(status.failedLanes).toBeGreaterThan(0);
-    expect(status.firstFailedLane).toBeLessThanOrEqual(lane);
     m.destroy();
   });
 });

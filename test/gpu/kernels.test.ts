@@ -309,7 +309,7 @@ describe('bindings are reflected from the WGSL', () => {
     expect(reflectBindings(kernelSource(k)).map(({ name, binding, type }) => `${binding} ${type} ${name}`)).toMatchSnapshot();
   });
 
-  it('fused with the row-step rule (ecsq): escapes instead of group sums', () => {
+  it('fused with the row-step rule (ecsq): exceptions instead of group sums', () => {
     expect(reflectBindings(kernelSource('fused', { weights: 'rows' })).map(({ name, binding, type }) => `${binding} ${type} ${name}`)).toMatchSnapshot();
   });
 
