@@ -4,9 +4,11 @@
  */
 export * from './errors.js';
 export * from './quantize/types.js';
-export { quantize, dequantize, sqnrDb, groupAffineParams, checkMatrix, MatrixQuantizer, type QuantizeOptions } from './quantize/quantize.js';
+export { quantize, dequantize, dequantizeRows, sqnrDb, groupAffineParams, checkMatrix, MatrixQuantizer, type QuantizeOptions } from './quantize/quantize.js';
+export { EcsqStats, checkRateTarget, DEFAULT_RATE_TARGET, MIN_STEP_SCALE, MAX_STEP_SCALE, type RateTarget, type AffineMatch, type EcsqPrediction } from './quantize/ecsq.js';
 export { importMlx, exportMlx, importQ4_0, exportQ4_0, importQ4_1, exportQ4_1, importMlcQ4, exportMlcQ4, packNibbles, type MlxQuantizedWeight, type MlcQ4Weight } from './quantize/import.js';
-export { halfToF32, type ParamType } from './quantize/half.js';
+export { halfToF32, e5m3Value, toE5m3, paramBytes, type ParamType } from './quantize/half.js';
+export { laneExceptions, decodeExceptions, exceptionDecoder, exceptionStarts, INDEX_MIN_VALUE, INDEX_MAX_VALUE, type Exceptions, type LaneExceptions } from './rans/exceptions.js';
 export { encodeIndices, decodeIndices, decodeTable, encodedBytes, STATE_LOWER_BOUND, type EncodedMatrix, type ProgressCallback } from './rans/codec.js';
 export { entropyBits, histogram, normalizeFrequencies } from './rans/frequencies.js';
 export { chooseGeometry, DEFAULT_PRECISION, DEFAULT_SYMBOLS_PER_LANE, type LayoutOptions, type StreamGeometry } from './rans/layout.js';

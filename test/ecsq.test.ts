@@ -92,6 +92,10 @@ describe('ecsq quantizer', () => {
     }
   });
 
+  it('refuses a matrix of 2^32 weights or more before allocating anything', () => {
+    expect(() => new MatrixQuantizer(2 ** 16, 2 ** 16, { quantizer: 'ecsq' })).toThrow(expect.objectContaining({ code: 'TOO_LARGE' }));
+  });
+
   it('a bits target below what the stream metadata alone takes is RATE_UNREACHABLE, as is an SQNR no step reaches', () => {
     const w = weights(64 * 64, 'gaussian');
     expect(() => quantize(w, 64, 64, { quantizer: 'ecsq', rate: { bits: 0.05 } })).toThrow(expect.objectContaining({ code: 'RATE_UNREACHABLE' }));

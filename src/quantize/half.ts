@@ -11,7 +11,14 @@ import { getFloat16, setFloat16 } from '@petamoriken/float16';
  */
 export type ParamType = 'f16' | 'bf16' | 'e5m3';
 
-/** Bytes one stored parameter takes. */
+/**
+ * Bytes one stored parameter takes.
+ *
+ * @example
+ * ```ts
+ * paramBytes('e5m3'); // 1 (f16, bf16: 2)
+ * ```
+ */
 export function paramBytes(type: ParamType): number {
   return type === 'e5m3' ? 1 : 2;
 }

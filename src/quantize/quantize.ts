@@ -132,6 +132,8 @@ export class MatrixQuantizer {
     checkRateTarget(this.rate);
     this.layout = options;
     if (quantizer === 'ecsq') {
+      // Exception positions are u32 row-major indices (a container holds at most 2^32 − 1 indices too).
+      if (rows * cols >= 2 ** 32) throw new InvalidInputError('TOO_LARGE', `ecsq takes matrices of fewer than 2^32 weights, got ${rows}×${cols}`);
       const match = 'match' in this.rate ? Number(this.rate.match.slice('q4-g'.length)) : null;
       this.ecsqStats = new EcsqStats(rows, cols, match);
     }

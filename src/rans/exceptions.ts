@@ -15,12 +15,13 @@
  * Exp-Golomb of order K, least significant bit first: n ↦ m = ⌊n/2^K⌋ + 1 written as z = ⌊log2 m⌋
  * zeros, a one, the low z bits of m, then the low K bits of n.
  */
+import { ECSQ } from '../constants.js';
 import { InvalidInputError, StreamError } from '../errors.js';
 import { laneRegion, tileShape, type StreamGeometry } from './layout.js';
 
-/** Values an ecsq index holds; weights beyond them are exceptions. */
-export const INDEX_MIN_VALUE = -8;
-export const INDEX_MAX_VALUE = 7;
+/** Values an ecsq index holds (index i is v = i − ZERO_INDEX); weights beyond them are exceptions. */
+export const INDEX_MIN_VALUE = -ECSQ.ZERO_INDEX;
+export const INDEX_MAX_VALUE = 15 - ECSQ.ZERO_INDEX;
 
 /** An ecsq matrix's exceptions in row-major order: flat positions r·cols + c and values v ∉ [−8, 7]. */
 export interface Exceptions {
@@ -223,7 +224,14 @@ export function laneExceptions(g: StreamGeometry, e: Exceptions): LaneExceptions
   return { counts, bits: w.words.slice(0, Math.ceil(w.length / 32)), gapBits: best };
 }
 
-/** Bytes of the stored lists: a u16 count per lane and the bit string. */
+/**
+ * Bytes of the stored lists: a u16 count per lane and the bit string.
+ *
+ * @example
+ * ```ts
+ * const listBitsPerWeight = (8 * exceptionBytes(enc.exceptions!)) / (rows * cols);
+ * ```
+ */
 export function exceptionBytes(e: LaneExceptions): number {
   return e.counts.length * 2 + e.bits.length * 4;
 }
