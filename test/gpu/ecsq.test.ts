@@ -21,9 +21,9 @@ function randomX(n: number, seed: number): Float32Array<ArrayBuffer> {
 }
 
 /** Indices bit-exact on the GPU, then y vs the CPU reference in f32 and f16 for each M. */
-async function checkEcsq(c: CompressedMatrix, vectors: number[]) {
+async function checkEcsq(c: CompressedMatrix, vectors: number[], maxBindingBytes?: number) {
   const { device } = gpu.get();
-  const m = uploadMatrix(device, { params: c.quantized, encoded: c.encoded });
+  const m = uploadMatrix(device, { params: c.quantized, encoded: c.encoded }, { maxBindingBytes });
   try {
     const nibbles = await decodeOnGpu(device, m);
     expect(firstMismatch(nibbles, packNibbles(c.quantized.indices, c.quantized.rows, c.quantized.cols))).toBe(-1);
@@ -37,6 +37,7 @@ async function checkEcsq(c: CompressedMatrix, vectors: number[]) {
     }
     const status = await readStreamStatus(device, m);
     expect(status.failedLanes).toBe(0);
+    return internals(m).parts.length;
   } finally {
     m.destroy();
   }
@@ -50,6 +51,11 @@ describe('ecsq kernels on real WebGPU vs the CPU reference', () => {
       const c = compressEcsq(rows, cols, dist, { symbolsPerLane: 256 });
       await checkEcsq(c, [1, 3]);
     });
+
+  it('streams split across bindings (one dispatch per part, lists addressed by global lane)', async () => {
+    const c = compressEcsq(96, 512, 'outliers', { symbolsPerLane: 128, lanesPerTile: 64 });
+    expect(await checkEcsq(c, [1], 8192)).toBeGreaterThanOrEqual(3);
+  });
 
   it('heavy tails: most weights exceptions, some with long Exp-Golomb codes, M = 1 and 8', async () => {
     const c = compressEcsq(24, 320, 'laplace', { rate: { stepScale: 0.02 }, symbolsPerLane: 320 });
