@@ -47,10 +47,12 @@ describe('rans-gemv CLI', () => {
     expect(e.quantizer).toBe('ecsq');
     expect(e.sqnrDb).toBeGreaterThan(21.9);
     expect(e.klDivergence).toBeGreaterThan(0);
+    const fixed = JSON.parse(execFileSync(process.execPath, [cli, 'analyze', '--quantizer', 'ecsq', '--step-scale', '0.3', '--json'], { encoding: 'utf8' }));
+    expect(new Set(fixed.tensors.map((t: { stepScale: number }) => t.stepScale))).toEqual(new Set([0.3])); // one s for every matrix
     const g = run('generate', '--steps', '12', '--mode', 'cpu', '--quantizer', 'ecsq', '--bits', '4.1');
     expect(g.status, g.stderr).toBe(0);
     expect(g.stdout.startsWith('Once upon a time')).toBe(true);
-    for (const args of [['--bits', '4'], ['--quantizer', 'ecsq', '--bits', '0.01'], ['--quantizer', 'ecsq', '--bits', '4', '--sqnr', '20']]) {
+    for (const args of [['--bits', '4'], ['--quantizer', 'ecsq', '--bits', '0.01'], ['--quantizer', 'ecsq', '--bits', '4', '--sqnr', '20'], ['--quantizer', 'ecsq', '--step-scale', '0']]) {
       const bad = run('analyze', ...args);
       expect(bad.status, args.join(' ')).toBe(2);
       expect(bad.stderr).toMatch(/\[(BAD_RATE_TARGET|RATE_UNREACHABLE)\]/);

@@ -27,12 +27,13 @@ const int = (v: string) => {
   return n;
 };
 
-interface CompressFlags { group: number; quantizer: CompressOptions['quantizer']; precision?: number; laneSymbols?: number; tileLanes?: number; bits?: number; sqnr?: number; match?: AffineMatch }
+interface CompressFlags { group: number; quantizer: CompressOptions['quantizer']; precision?: number; laneSymbols?: number; tileLanes?: number; bits?: number; sqnr?: number; match?: AffineMatch; stepScale?: number }
 
 function compressOptions(o: CompressFlags): CompressOptions {
-  const targets = [o.bits !== undefined && { bits: o.bits }, o.sqnr !== undefined && { sqnrDb: o.sqnr }, o.match !== undefined && { match: o.match }].filter((t) => t) as RateTarget[];
-  if (targets.length > 1) throw new InvalidInputError('BAD_RATE_TARGET', 'give one of --bits, --sqnr and --match');
-  if (targets.length && o.quantizer !== 'ecsq') throw new InvalidInputError('BAD_RATE_TARGET', `--bits, --sqnr and --match choose the ecsq step: add --quantizer ecsq (got ${o.quantizer})`);
+  const targets = [o.bits !== undefined && { bits: o.bits }, o.sqnr !== undefined && { sqnrDb: o.sqnr }, o.match !== undefined && { match: o.match },
+    o.stepScale !== undefined && { stepScale: o.stepScale }].filter((t) => t) as RateTarget[];
+  if (targets.length > 1) throw new InvalidInputError('BAD_RATE_TARGET', 'give one of --bits, --sqnr, --match and --step-scale');
+  if (targets.length && o.quantizer !== 'ecsq') throw new InvalidInputError('BAD_RATE_TARGET', `--bits, --sqnr, --match and --step-scale choose the ecsq step: add --quantizer ecsq (got ${o.quantizer})`);
   return { groupSize: o.group, quantizer: o.quantizer, precision: o.precision, symbolsPerLane: o.laneSymbols, lanesPerTile: o.tileLanes, rate: targets[0] };
 }
 
@@ -40,7 +41,7 @@ function compressOptions(o: CompressFlags): CompressOptions {
 function quantizerLabel(o: CompressFlags): string {
   if (o.quantizer !== 'ecsq') return `${o.quantizer} g${o.group}`;
   const t = compressOptions(o).rate;
-  return `ecsq ${!t ? 'match q4-g64' : 'bits' in t ? `--bits ${t.bits}` : 'sqnrDb' in t ? `--sqnr ${t.sqnrDb}` : 'match' in t ? `match ${t.match}` : `step scale ${t.stepScale}`}`;
+  return `ecsq ${!t ? 'match q4-g64' : 'bits' in t ? `--bits ${t.bits}` : 'sqnrDb' in t ? `--sqnr ${t.sqnrDb}` : 'match' in t ? `match ${t.match}` : `--step-scale ${t.stepScale}`}`;
 }
 
 interface StreamingFlags extends CompressFlags { jobs?: number; quiet?: boolean }
@@ -85,7 +86,8 @@ function addCompressOptions(command: Command): Command {
     .option('--tile-lanes <n>', 'lanes per tile (one workgroup), 1..256', int)
     .option('--bits <b>', 'ecsq: all-in bits/weight per matrix (indices, stream metadata, exceptions, row steps)', parseFloat)
     .option('--sqnr <dB>', 'ecsq: SQNR per matrix in dB', parseFloat)
-    .addOption(new Option('--match <q4>', 'ecsq: the SQNR affine q4 reaches on each matrix (the default: q4-g64)').choices(['q4-g32', 'q4-g64', 'q4-g128']));
+    .addOption(new Option('--match <q4>', 'ecsq: the SQNR affine q4 reaches on each matrix (the default: q4-g64)').choices(['q4-g32', 'q4-g64', 'q4-g128']))
+    .option('--step-scale <s>', 'ecsq: one step scale s for every matrix (row step = s·RMS of the row), instead of a target per matrix', parseFloat);
 }
 
 const quietOption = () => new Option('--quiet', 'no progress output');
