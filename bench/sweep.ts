@@ -6,11 +6,10 @@
  * both pay the same scale/bias (or row-step) bits. ecsq has no plain q4 form.
  */
 import { readFileSync } from 'node:fs';
-import { llama2cMatrices } from '../src/io/llama2c.js';
 import { evaluateModel } from '../src/llm/eval.js';
 import { modelFromCheckpoint } from '../src/llm/model.js';
 import { bundledModel } from '../src/paths.js';
-import { compressMatrix, totalStats, type CompressOptions } from '../src/pipeline.js';
+import { compressMatrix, totalStats, type CompressedMatrix, type CompressOptions } from '../src/pipeline.js';
 import type { QuantizerKind } from '../src/quantize/types.js';
 import { gaussianWeights } from './synthetic.js';
 
@@ -44,14 +43,15 @@ const CONFIGS: [string, CompressOptions][] = [
 
 export async function quantizerSweep(): Promise<SweepPoint[]> {
   const bin = new Uint8Array(readFileSync(bundledModel().model));
-  const matrices = llama2cMatrices(bin);
   const { rows, cols, seed } = SWEEP_GAUSSIAN;
   const gaussian = { name: 'gaussian', rows, cols, kind: 'float' as const, weights: gaussianWeights(rows * cols, seed) };
   const points: SweepPoint[] = [];
   for (const [label, options] of CONFIGS) {
-    const t = totalStats(matrices.map((m) => compressMatrix(m, options)));
+    const compressed: CompressedMatrix[] = [];
+    const model = modelFromCheckpoint(bin, options, (c) => compressed.push(c)); // its matrices' figures too
+    const t = totalStats(compressed);
     const g = compressMatrix(gaussian, options).stats;
-    const { klDivergence } = await evaluateModel(modelFromCheckpoint(bin, options), SWEEP_EVAL);
+    const { klDivergence } = await evaluateModel(model, SWEEP_EVAL);
     const quantizer = options.quantizer ?? 'affine';
     points.push({
       label, quantizer, groupSize: options.groupSize ?? 64,

@@ -5,7 +5,7 @@
 import { decodeTensor, readContainerFile, type ContainerExtras } from '../container/container.js';
 import { ContainerError, InvalidInputError } from '../errors.js';
 import { isPlausibleConfig, llama2cMatrices, llama2cMatrixShapes, readLlama2c, type Llama2cConfig } from '../io/llama2c.js';
-import { compressMatrix, type CompressOptions } from '../pipeline.js';
+import { compressMatrix, type CompressedMatrix, type CompressOptions } from '../pipeline.js';
 import { dequantize } from '../quantize/quantize.js';
 import type { QuantizedMatrix } from '../quantize/types.js';
 import type { EncodedMatrix } from '../rans/codec.js';
@@ -32,13 +32,23 @@ export function classifierName(c: Llama2cConfig): string {
   return c.sharedClassifier ? 'tok_embeddings' : 'classifier';
 }
 
-/** Quantizes and encodes every matrix of a llama2.c checkpoint. */
-export function modelFromCheckpoint(bytes: Uint8Array, options: CompressOptions = {}): LlamaModel {
+/**
+ * Quantizes and encodes every matrix of a llama2.c checkpoint; `onCompressed` sees each result
+ * (its figures: `totalStats` of them is the model's size and SQNR without compressing it again).
+ *
+ * @example
+ * ```ts
+ * const all: CompressedMatrix[] = [];
+ * const model = modelFromCheckpoint(bin, { quantizer: 'ecsq', rate: { bits: 4.1 } }, (c) => all.push(c));
+ * ```
+ */
+export function modelFromCheckpoint(bytes: Uint8Array, options: CompressOptions = {}, onCompressed?: (c: CompressedMatrix) => void): LlamaModel {
   const ck = readLlama2c(bytes);
   const matrices = new Map<string, ModelMatrix>();
   for (const m of llama2cMatrices(bytes)) {
     if (m.kind !== 'float') continue;
     const c = compressMatrix(m, options);
+    onCompressed?.(c);
     matrices.set(m.name, { quantized: c.quantized, encoded: c.encoded, float: m.weights });
   }
   return { config: ck.config, matrices, rmsAtt: ck.rmsAtt, rmsFfn: ck.rmsFfn, rmsFinal: ck.rmsFinal };
