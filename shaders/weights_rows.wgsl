@@ -1,4 +1,4 @@
-// Dequantization by rows (ecsq): w = Δ_r·v, one f32 step per row in `params` (the f16 step
+// Dequantization by rows (ecsq): w = Δ_r·v, one f32 step per row in `params` (the E5M3 step
 // widened on the host). Index i stands for v = i − ZERO_INDEX, read as such straight from the
 // table entry. A weight whose v lies beyond [−8, 7] was coded clamped and is an exception in its
 // lane's list (docs/FORMAT.md, "Exceptions"): after each row of the main loop the lane adds

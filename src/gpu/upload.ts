@@ -182,7 +182,7 @@ export function uploadMatrix(device: GPUDevice, source: MatrixSource, options: U
   const limit = Math.min(options.maxBindingBytes ?? Infinity, device.limits.maxStorageBufferBindingSize, device.limits.maxBufferSize);
   const label = options.label ?? 'rans-gemv matrix';
   const gpr = groupsPerRow(p.cols, p.groupSize);
-  // ecsq: each row's f16 step widened to f32 (exact), read once per row segment.
+  // ecsq: each row's E5M3 step as its exact f32 value, read once per row segment.
   const packedParams = rule === 'rows' ? new Uint32Array(halfToF32(p.scales, p.paramType).buffer) : packGroupParams(p);
   if (packedParams.byteLength > limit) throw new InvalidInputError('LIMIT_EXCEEDED', `group parameters need ${packedParams.byteLength} bytes, over the binding limit of ${limit}`);
   const laneTiles = tileShape(g, 0).lanes;

@@ -1,8 +1,9 @@
 /**
  * The entropy-constrained scalar quantizer `ecsq`: w ≈ Δ_r·v with one step per row,
- * Δ_r = s·rms(row r) (an 8-bit E5M3 code), v a signed integer entropy-coded as index clamp(v, −8, 7) + 8, and
- * each v beyond [−8, 7] an exception in its lane's list (src/rans/exceptions.ts). No per-group scale
- * or bias: the bits q4 spends on them (0.5 bits/weight at g64) are what it saves.
+ * Δ_r = s·rms(row r) stored as an 8-bit E5M3 code, v a signed integer entropy-coded as index
+ * clamp(v, −8, 7) + 8, and each v beyond [−8, 7] an exception in its lane's list
+ * (src/rans/exceptions.ts). No per-group scale or bias: the bits q4 spends on them (0.5
+ * bits/weight at g64) are what it saves.
  *
  * Rate control picks s per matrix from statistics gathered in one pass ({@link EcsqStats}):
  * histograms of u = w / rms_r, so that the SQNR and the coded size of any s are computed without
@@ -31,7 +32,7 @@ export type RateTarget = { bits: number } | { sqnrDb: number } | { match: Affine
 /** The default rate target: q4-g64's quality. */
 export const DEFAULT_RATE_TARGET: RateTarget = { match: 'q4-g64' };
 
-/** Bounds of s: below 1e-3 values outgrow the exception code's practical range; above 64 every weight is 0. */
+/** Bounds of s: below 1e-3 nearly every weight is an exception; above 64 every weight is 0. */
 export const MIN_STEP_SCALE = 1e-3;
 export const MAX_STEP_SCALE = 64;
 

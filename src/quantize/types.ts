@@ -20,7 +20,7 @@ export const GROUP_SIZES: readonly number[] = [32, 64, 128];
  * - `symmetric`:  w = scale[r,g] · (q − 8)                (Q4_0 convention; `biases` is null)
  * - `per-tensor`: w = scale[0] · q + bias[0]              (one pair for the whole matrix)
  * - `ecsq`:       w = scale[r] · v, v = q − 8 except at the positions `exceptions` lists
- *                 (one f16 step per row; src/quantize/ecsq.ts)
+ *                 (one E5M3 step per row; src/quantize/ecsq.ts)
  */
 export interface QuantizedMatrix {
   rows: number;
