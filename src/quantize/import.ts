@@ -31,21 +31,28 @@ export interface MlxQuantizedWeight {
  */
 export function importMlx(m: MlxQuantizedWeight): QuantizedMatrix {
   const { rows, cols, groupSize } = m;
-  if (!(rows > 0 && cols > 0 && cols % 8 === 0 && cols % groupSize === 0)) {
-    throw new InvalidInputError('BAD_SHAPE', `MLX 4-bit weights need cols divisible by 8 and by the group size, got ${rows}×${cols} g${groupSize}`);
-  }
-  checkKernelGroupSize(groupSize, 'MLX group size');
-  const gpr = groupsPerRow(cols, groupSize);
-  if (m.weight.length !== (rows * cols) / 8) {
-    throw new InvalidInputError('SHAPE_MISMATCH', `MLX weight has ${m.weight.length} words, shape ${rows}×${cols} needs ${(rows * cols) / 8}`);
-  }
-  if (m.scales.length !== rows * gpr || m.biases.length !== rows * gpr) {
-    throw new InvalidInputError('SHAPE_MISMATCH', `MLX scales/biases need ${rows * gpr} entries, got ${m.scales.length}/${m.biases.length}`);
-  }
+  checkWordPacked('MLX 4-bit', m, [m.scales, m.biases]);
   return {
     rows, cols, quantizer: 'affine', groupSize, paramType: m.paramType, indices: unpackNibbles(m.weight, rows * cols),
     scales: m.scales.slice(), biases: m.biases.slice(),
   };
+}
+
+/**
+ * Checks a 4-bit matrix stored 8 indices per u32 with one parameter per group in each of
+ * `params` (MLX, q4f16_1): cols divisible by 8 and by a group size the kernels take (BAD_SHAPE,
+ * UNSUPPORTED_GROUP_SIZE), and exactly the words and parameters the shape needs (SHAPE_MISMATCH).
+ */
+function checkWordPacked(format: string, m: { rows: number; cols: number; groupSize: number; weight: Uint32Array }, params: Uint16Array[]): void {
+  const { rows, cols, groupSize } = m;
+  if (!(rows > 0 && cols > 0 && cols % 8 === 0 && cols % groupSize === 0)) {
+    throw new InvalidInputError('BAD_SHAPE', `${format} weights need cols divisible by 8 and by the group size, got ${rows}×${cols} g${groupSize}`);
+  }
+  checkKernelGroupSize(groupSize, `${format} group size`);
+  const words = (rows * cols) / 8, perParam = rows * groupsPerRow(cols, groupSize);
+  if (m.weight.length !== words || params.some((p) => p.length !== perParam)) {
+    throw new InvalidInputError('SHAPE_MISMATCH', `${format} ${rows}×${cols} g${groupSize} needs ${words} words and ${perParam} entries per parameter, got ${m.weight.length} and ${params.map((p) => p.length).join('/')}`);
+  }
 }
 
 /** The inverse of {@link packNibbles} for rows of whole words (cols divisible by 8): n indices. */
@@ -240,13 +247,7 @@ export interface MlcQ4Weight {
  */
 export function importMlcQ4(m: MlcQ4Weight): QuantizedMatrix {
   const { rows, cols, groupSize } = m;
-  if (!(rows > 0 && cols > 0 && cols % 8 === 0 && cols % groupSize === 0)) {
-    throw new InvalidInputError('BAD_SHAPE', `q4f16_1 weights need cols divisible by 8 and by the group size, got ${rows}×${cols} g${groupSize}`);
-  }
-  checkKernelGroupSize(groupSize, 'q4f16_1 group size');
-  if (m.weight.length !== (rows * cols) / 8 || m.scales.length !== rows * groupsPerRow(cols, groupSize)) {
-    throw new InvalidInputError('SHAPE_MISMATCH', `q4f16_1 ${rows}×${cols} g${groupSize} needs ${(rows * cols) / 8} words and ${rows * groupsPerRow(cols, groupSize)} scales, got ${m.weight.length} and ${m.scales.length}`);
-  }
+  checkWordPacked('q4f16_1', m, [m.scales]);
   const indices = unpackNibbles(m.weight, rows * cols);
   for (let i = 0; i < indices.length; i++) {
     if (indices[i] === 15) throw new InvalidInputError('BAD_INDEX', `q4f16_1 weight [${Math.floor(i / cols)}, ${i % cols}] has index 15 (q4f16_1 stores 0..14)`);
