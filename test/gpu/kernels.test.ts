@@ -9,7 +9,7 @@ import type { QuantizerKind } from '../../src/quantize/types.js';
 import { firstMismatch, rng, weights } from '../helpers.js';
 import { F16_PRODUCT_TOLERANCE, F32_PRODUCT_TOLERANCE, maxRelativeError, referenceAbsProducts, referenceMatVec } from '../../src/reference.js';
 import { halfToF32, toF16Array } from '../../src/quantize/half.js';
-import { useDevice } from './setup.js';
+import { countCalls, useDevice } from './setup.js';
 
 const gpu = useDevice();
 const MODES: MatVecMode[] = ['fused', 'decode-then-q4', 'q4'];
@@ -108,23 +108,17 @@ describe('kernels on real WebGPU vs the CPU reference', () => {
     const m = uploadMatrix(device, { params: c.quantized, encoded: c.encoded });
     const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC;
     const xBuf = device.createBuffer({ size: 256 * 4, usage }), yBuf = device.createBuffer({ size: 40 * 4, usage });
-    const counts = { buffers: 0, groups: 0 };
-    // Count through own properties shadowing the device's methods (the device object stays the same).
-    const { createBuffer, createBindGroup } = device;
-    const spy = device as unknown as Record<string, unknown>;
-    spy.createBuffer = (d: GPUBufferDescriptor) => { counts.buffers++; return createBuffer.call(device, d); };
-    spy.createBindGroup = (d: GPUBindGroupDescriptor) => { counts.groups++; return createBindGroup.call(device, d); };
+    const { counts, restore } = countCalls(device, ['createBuffer', 'createBindGroup']);
     try {
       for (const mode of ['fused', 'decode-then-q4'] as const) {
         fusedMatVec(device, m, xBuf, { encoder: device.createCommandEncoder(), output: yBuf, mode }); // first: makes what it needs
         const after = { ...counts };
-        expect(after.groups, mode).toBeGreaterThan(0); // the spy sees the library's calls
+        expect(after.createBindGroup, mode).toBeGreaterThan(0); // the spy sees the library's calls
         for (let i = 0; i < 5; i++) fusedMatVec(device, m, xBuf, { encoder: device.createCommandEncoder(), output: yBuf, mode });
         expect(counts, mode).toEqual(after);
       }
     } finally {
-      delete spy.createBuffer;
-      delete spy.createBindGroup;
+      restore();
     }
     for (const b of [xBuf, yBuf]) b.destroy();
     m.destroy();
@@ -135,17 +129,13 @@ describe('kernels on real WebGPU vs the CPU reference', () => {
     // A geometry no other test uses (precision 12, 100-symbol lanes), so no pipeline is cached.
     const c = compress(37, 200, { symbolsPerLane: 100, precision: 12, seed: 99 });
     const m = uploadMatrix(device, { params: c.quantized, encoded: c.encoded });
-    const counts = { sync: 0, async: 0 };
-    const { createComputePipeline, createComputePipelineAsync } = device;
-    const spy = device as unknown as Record<string, unknown>;
-    spy.createComputePipeline = (d: GPUComputePipelineDescriptor) => { counts.sync++; return createComputePipeline.call(device, d); };
-    spy.createComputePipelineAsync = (d: GPUComputePipelineDescriptor) => { counts.async++; return createComputePipelineAsync.call(device, d); };
+    const { counts, restore } = countCalls(device, ['createComputePipeline', 'createComputePipelineAsync']);
     try {
       await expect(prepareMatVec(device, m, { modes: ['q4'] })).rejects.toMatchObject({ code: 'MODE_UNAVAILABLE' });
       await expect(prepareMatVec(device, m, { vectors: [9] })).rejects.toMatchObject({ code: 'SHAPE_MISMATCH' });
       await prepareMatVec(device, m, { modes: ['fused', 'decode-then-q4'], vectors: [1, 3], activations: ['f32', 'f16'] });
-      expect(counts.async).toBeGreaterThan(0);
-      expect(counts.sync).toBe(0);
+      expect(counts.createComputePipelineAsync).toBeGreaterThan(0);
+      expect(counts.createComputePipeline).toBe(0);
       expect(internals(m).decodedReady).toBe(true);
       for (const v of [1, 3]) {
         const x = randomX(v * 200, v), half = toF16(x);
@@ -156,12 +146,11 @@ describe('kernels on real WebGPU vs the CPU reference', () => {
           expect(maxRelativeError(halfToF32(yHalf, 'f16'), referenceMatVec(c.quantized, half.values), referenceAbsProducts(c.quantized, half.values)), `${mode} M=${v} f16`).toBeLessThan(F16_PRODUCT_TOLERANCE);
         }
       }
-      expect(counts.sync).toBe(0); // every product found its pipeline compiled
+      expect(counts.createComputePipeline).toBe(0); // every product found its pipeline compiled
       await fusedMatVec(device, m, randomX(2 * 200, 2)); // M = 2 was not prepared: compiled now
-      expect(counts.sync).toBeGreaterThan(0);
+      expect(counts.createComputePipeline).toBeGreaterThan(0);
     } finally {
-      delete spy.createComputePipeline;
-      delete spy.createComputePipelineAsync;
+      restore();
       m.destroy();
     }
   });

@@ -17,3 +17,17 @@ export function useDevice(): { get: () => NodeDevice } {
   return { get: () => nd! };
 }
 
+
+/**
+ * Counts calls to `target`'s named methods through own properties that shadow them (the object
+ * stays the same, so the library under test calls the counters); `restore()` removes them.
+ */
+export function countCalls<K extends string>(target: object, names: readonly K[]): { counts: Record<K, number>; restore: () => void } {
+  const counts = Object.fromEntries(names.map((n) => [n, 0])) as Record<K, number>;
+  const spy = target as Record<string, unknown>;
+  for (const n of names) {
+    const original = spy[n] as (...args: unknown[]) => unknown;
+    spy[n] = (...args: unknown[]) => { counts[n]++; return original.apply(target, args); };
+  }
+  return { counts, restore: () => { for (const n of names) delete spy[n]; } };
+}
