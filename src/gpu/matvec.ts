@@ -374,8 +374,8 @@ function checkMatrix(device: GPUDevice, m: GpuMatrixInternals): void {
 
 /**
  * Throws unless `mode` is a mode this matrix can run: `q4` needs the plain nibbles uploaded, and
- * ecsq matrices (values beyond ±7, exceptions) have no q4 form, so only `fused` (and `auto`, which
- * then is `fused`).
+ * ecsq matrices (a step per row, exceptions beyond [−8, 7]) have no q4 form, so only `fused` (and
+ * `auto`, which then is `fused`).
  */
 function checkMode(m: GpuMatrixInternals, mode: string): void {
   if (!['fused', 'decode-then-q4', 'q4', 'auto'].includes(mode)) throw new InvalidInputError('BAD_MODE', `unknown mode '${mode}'`);

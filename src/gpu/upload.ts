@@ -7,7 +7,7 @@ import { fromBf16Bits, fromF16Bits, halfToF32, toBf16Bits, toF16Bits } from '../
 import { packNibbles } from '../quantize/import.js';
 import { checkKernelGroupSize, groupsPerRow, hasBiases, paramCount, type QuantizedMatrix } from '../quantize/types.js';
 import type { EncodedMatrix } from '../rans/codec.js';
-import { exceptionStarts as laneExceptionStarts } from '../rans/exceptions.js';
+import { exceptionStarts } from '../rans/exceptions.js';
 import { cumulative, pairFrequencies } from '../rans/frequencies.js';
 import { tileDirectory, tileShape, type StreamGeometry } from '../rans/layout.js';
 import { COPY_DST, COPY_SRC, STORAGE } from './usage.js';
@@ -231,8 +231,8 @@ export function uploadMatrix(device: GPUDevice, source: MatrixSource, options: U
   const offsets = { states: table.length, lengths: table.length + g.lanes, tiles: tilesAt, checks: checksAt, exceptions: rule === 'rows' ? exceptionsAt : 0 };
   // ecsq: the bit where each lane's exception list starts, and where the last one ends (the
   // lists are parsed here: a list that does not parse is refused before anything is uploaded).
-  const exceptionStarts = e.exceptions ? laneExceptionStarts(g, e.exceptions) : new Uint32Array(0);
-  const meta = new Uint32Array(exceptionsAt + exceptionStarts.length);
+  const listStarts = e.exceptions ? exceptionStarts(g, e.exceptions) : new Uint32Array(0);
+  const meta = new Uint32Array(exceptionsAt + listStarts.length);
   meta.set(table);
   meta.set(e.laneStates, offsets.states);
   new Uint16Array(meta.buffer, offsets.lengths * 4, g.lanes).set(e.laneLengths);
@@ -241,12 +241,12 @@ export function uploadMatrix(device: GPUDevice, source: MatrixSource, options: U
     if (e.tileChecks.length !== g.tiles) throw new InvalidInputError('SHAPE_MISMATCH', `${e.tileChecks.length} tile checks for ${g.tiles} tiles`);
     meta.set(e.tileChecks, offsets.checks);
   }
-  meta.set(exceptionStarts, exceptionsAt);
+  meta.set(listStarts, exceptionsAt);
   const exceptionWords = e.exceptions?.bits ?? new Uint32Array(0);
   if (exceptionWords.byteLength > limit) throw new InvalidInputError('LIMIT_EXCEEDED', `exception lists need ${exceptionWords.byteLength} bytes, over the binding limit of ${limit}`);
   if (meta.byteLength > limit) throw new InvalidInputError('LIMIT_EXCEEDED', `lane metadata needs ${meta.byteLength} bytes, over the binding limit of ${limit}`);
   const status = buffer(device, Uint32Array.of(0, 0xffffffff, 0, 0xffffffff), `${label} status`, COPY_SRC);
-  const streamBytes = e.data.byteLength + e.laneStates.byteLength + e.laneLengths.byteLength + table.byteLength + exceptionWords.byteLength + exceptionStarts.byteLength;
+  const streamBytes = e.data.byteLength + e.laneStates.byteLength + e.laneLengths.byteLength + table.byteLength + exceptionWords.byteLength + listStarts.byteLength;
   const m: GpuMatrixInternals = {
     device, rows: p.rows, cols: p.cols, groupSize: p.groupSize, groupsPerRow: gpr, bf16Params: p.paramType === 'bf16',
     geometry: g, parts, rule,

@@ -38,7 +38,7 @@ export interface QuantizedMatrix {
   biases: Uint16Array | null;
   /** `ecsq` only: the weights whose v lies beyond [−8, 7] (their index holds v clamped), row-major. */
   exceptions?: Exceptions;
-  /** `ecsq` only: the step scale s the row steps were made with (steps are s·rms rounded to f16). */
+  /** `ecsq` only: the step scale s the row steps were made with (steps are s·rms rounded to E5M3). */
   stepScale?: number;
 }
 

@@ -151,8 +151,9 @@ export function expectedGapBits(p: number): number {
 }
 
 /**
- * Visits every lane's exceptions in the lane's decode order: `visit(lane, position in the lane,
- * index into the row-major lists)`. Exceptions must be sorted by flat position.
+ * Visits every lane's exceptions in the lane's decode order, lane after lane: `visit(lane,
+ * position in the lane, index into the row-major lists)`, then `laneDone(lane)`. Exceptions must
+ * be sorted by flat position.
  */
 function forEachLaneException(g: StreamGeometry, e: Exceptions, visit: (lane: number, lanePos: number, k: number) => void, laneDone: (lane: number) => void): void {
   const { cols } = g;
@@ -194,33 +195,30 @@ export function laneExceptions(g: StreamGeometry, e: Exceptions): LaneExceptions
     const v = e.values[k];
     if (!Number.isInteger(v) || (v >= INDEX_MIN_VALUE && v <= INDEX_MAX_VALUE) || Math.abs(v) >= 2 ** 31) throw new InvalidInputError('BAD_EXCEPTION', `exception value ${v} is not an integer outside [${INDEX_MIN_VALUE}, ${INDEX_MAX_VALUE}]`);
   }
-  // The gap order K: the one that makes the lists smallest (one pass collects every gap).
-  const gaps: number[] = [];
-  let last = -1;
-  forEachLaneException(g, e, (_, pos) => { gaps.push(pos - last - 1); last = pos; }, () => { last = -1; });
+  // One pass puts the exceptions in lane order (lanes' lists follow each other) with their gaps;
+  // then the gap order K that makes the lists smallest; then the bits.
+  const gaps: number[] = [], order: number[] = [];
+  const counts = new Uint16Array(g.lanes);
+  let last = -1, n = 0;
+  forEachLaneException(g, e, (_, pos, k) => { gaps.push(pos - last - 1); order.push(k); last = pos; n++; }, (lane) => {
+    if (n > 0xffff) throw new InvalidInputError('TOO_MANY_EXCEPTIONS', `lane ${lane} has ${n} exceptions, at most 65535: use fewer symbols per lane or a larger step`);
+    counts[lane] = n;
+    n = 0;
+    last = -1;
+  });
   let best = 0, bestBits = Infinity;
   for (let k = 0; k <= MAX_GAP_BITS; k++) {
     let bits = 0;
     for (const gap of gaps) bits += golombBits(gap, k);
     if (bits < bestBits) { bestBits = bits; best = k; }
   }
-  const counts = new Uint16Array(g.lanes);
   const w = new BitWriter();
-  last = -1;
-  let n = 0;
-  forEachLaneException(g, e, (_, pos, k) => {
-    w.golomb(pos - last - 1, best);
-    last = pos;
-    const v = e.values[k];
+  for (let i = 0; i < gaps.length; i++) {
+    const v = e.values[order[i]];
+    w.golomb(gaps[i], best);
     w.write(v < 0 ? 1 : 0, 1);
     w.golomb(excess(v), 0);
-    n++;
-  }, (lane) => {
-    if (n > 0xffff) throw new InvalidInputError('TOO_MANY_EXCEPTIONS', `lane ${lane} has ${n} exceptions, at most 65535: use fewer symbols per lane or a larger step`);
-    counts[lane] = n;
-    n = 0;
-    last = -1;
-  });
+  }
   return { counts, bits: w.words.slice(0, Math.ceil(w.length / 32)), gapBits: best };
 }
 
