@@ -13,11 +13,10 @@ import {
   recordDecodeOnly, referenceAbsProducts, referenceMatVec, uploadDense, uploadMatrix,
   type GpuDenseMatrix, type GpuMatrix, type MatVecMode,
 } from '../src/index.js';
-import type { CompressedMatrix } from '../src/pipeline.js';
+import type { CompressedMatrix, CompressOptions } from '../src/pipeline.js';
 import type { LayoutOptions } from '../src/rans/layout.js';
 import type { AffineMatch } from '../src/quantize/ecsq.js';
-import { dequantize, energyToDb, MatrixQuantizer, quantizationEnergy, quantize } from '../src/quantize/quantize.js';
-import { groupsPerRow, type QuantizedMatrix } from '../src/quantize/types.js';
+import { dequantize, energyToDb, MatrixQuantizer } from '../src/quantize/quantize.js';
 import { gaussianWeights, rng } from './synthetic.js';
 
 /**
@@ -246,49 +245,19 @@ const CHUNK_WEIGHTS = 1 << 24;
 
 /**
  * Quantizes and encodes a shape's weights: the given real ones, or seeded Gaussian ones
- * synthesized and quantized a block of rows at a time (rows quantize independently).
+ * synthesized a block of rows at a time and fed to the streaming quantizer (twice for a
+ * quantizer that scans first, such as ecsq), so host memory stays bounded for 128256×4096.
  */
-function prepare(shape: Shape, groupSize: number, layout: LayoutOptions = {}): CompressedMatrix {
+function prepare(shape: Shape, options: CompressOptions): CompressedMatrix {
   const { rows, cols } = shape;
-  if (shape.weights) return compressMatrix({ name: shape.name, rows, cols, kind: 'float', weights: Float32Array.from(shape.weights) }, { groupSize, ...layout });
-  const rowsPerChunk = Math.max(1, Math.floor(CHUNK_WEIGHTS / cols));
-  const indices = new Uint8Array(rows * cols);
-  const gpr = groupsPerRow(cols, groupSize);
-  const scales = new Uint16Array(rows * gpr), biases = new Uint16Array(rows * gpr);
-  let signal = 0, noise = 0;
-  for (let r0 = 0; r0 < rows; r0 += rowsPerChunk) {
-    const n = Math.min(rowsPerChunk, rows - r0);
-    const w = gaussianWeights(n * cols, (rows ^ (cols << 8)) + r0);
-    const q = quantize(w, n, cols, { groupSize });
-    indices.set(q.indices, r0 * cols);
-    scales.set(q.scales, r0 * gpr);
-    biases.set(q.biases!, r0 * gpr);
-    const e = quantizationEnergy(w, dequantize(q));
-    signal += e.signal;
-    noise += e.noise;
-  }
-  const quantized: QuantizedMatrix = { rows, cols, quantizer: 'affine', groupSize, paramType: 'f16', indices, scales, biases };
-  const imported = compressMatrix({ name: shape.name, rows, cols, kind: 'quantized', quantized }, { groupSize, ...layout });
-  return { ...imported, energy: { signal, noise }, stats: { ...imported.stats, sqnrDb: energyToDb({ signal, noise }) } };
-}
-
-/**
- * The same weights as {@link prepare}, quantized by `ecsq` at affine q4's SQNR for the group
- * size (rate target `match`). Synthetic weights are generated twice, block by block (the rate
- * statistics, then the indices), so host memory stays bounded for 128256×4096.
- */
-function prepareEcsq(shape: Shape, groupSize: number, layout: LayoutOptions = {}): CompressedMatrix {
-  const { rows, cols } = shape;
-  const options = { quantizer: 'ecsq' as const, rate: { match: `q4-g${groupSize}` as AffineMatch }, groupSize, ...layout };
   if (shape.weights) return compressMatrix({ name: shape.name, rows, cols, kind: 'float', weights: Float32Array.from(shape.weights) }, options);
   const rowsPerChunk = Math.max(1, Math.floor(CHUNK_WEIGHTS / cols));
+  const blocks = (visit: (w: Float32Array) => void) => {
+    for (let r0 = 0; r0 < rows; r0 += rowsPerChunk) visit(gaussianWeights(Math.min(rowsPerChunk, rows - r0) * cols, (rows ^ (cols << 8)) + r0));
+  };
   const mq = new MatrixQuantizer(rows, cols, options);
-  for (const pass of [0, 1]) {
-    for (let r0 = 0; r0 < rows; r0 += rowsPerChunk) {
-      const w = gaussianWeights(Math.min(rowsPerChunk, rows - r0) * cols, (rows ^ (cols << 8)) + r0);
-      if (pass === 0) mq.scanRange(w); else mq.addRows(w);
-    }
-  }
+  if (mq.needsRange) blocks((w) => mq.scanRange(w));
+  blocks((w) => mq.addRows(w));
   const c = compressMatrix({ name: shape.name, rows, cols, kind: 'quantized', quantized: mq.result() }, options);
   const energy = { signal: mq.signal, noise: mq.noise };
   return { ...c, energy, stats: { ...c.stats, sqnrDb: energyToDb(energy) } };
@@ -303,7 +272,7 @@ export async function runSuite(device: GPUDevice, config: SuiteConfig, onProgres
   for (const shape of config.shapes) {
     const { rows, cols } = shape;
     onProgress(`${shape.name} ${rows}×${cols}: quantize + encode`);
-    const c = prepare(shape, config.groupSize, config.layout);
+    const c = prepare(shape, { groupSize: config.groupSize, ...config.layout });
     const xLen = config.vectors * cols;
     const next = rng(12345);
     const x = Float32Array.from({ length: xLen }, () => next() * 2 - 1);
@@ -359,7 +328,8 @@ export async function runSuite(device: GPUDevice, config: SuiteConfig, onProgres
     await verify('decode-then-q4', probe.bytes.q4 + probe.bytes.params + xBytes, product('decode-then-q4'), record('decode-then-q4'));
     // fused on the ecsq quantization of the same weights, against its own reference.
     onProgress(`${shape.name}: ecsq quantize + encode`);
-    const e = prepareEcsq(shape, config.groupSize, config.layout);
+    // The same weights by ecsq at the SQNR affine q4 reaches with the suite's group size.
+    const e = prepare(shape, { quantizer: 'ecsq', rate: { match: `q4-g${config.groupSize}` as AffineMatch }, groupSize: config.groupSize, ...config.layout });
     const eProbe = uploadMatrix(device, { params: e.quantized, encoded: e.encoded });
     const eCopies: GpuMatrix[] = [eProbe];
     for (let i = 1; i < copiesFor(eProbe.bytes.streams + eProbe.bytes.params); i++) eCopies.push(uploadMatrix(device, { params: e.quantized, encoded: e.encoded }));
