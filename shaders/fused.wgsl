@@ -41,7 +41,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       }
       var c = col0;
       for (var g = col0 / gs; c < col1; g++) {
-        let span_stop = span_end(c, col1, g);
+        let span_stop = span_end(col1, g);
         // Explicit zeros: a declaration without initializer in a loop is not re-zeroed by every compiler.
         var dot_a = array<f32, MAX_VECTORS>();
         var dot_b = array<f32, MAX_VECTORS>();

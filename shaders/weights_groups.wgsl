@@ -11,8 +11,8 @@ fn scaled_indices(entry: u32) -> vec2<f32> {
   return masked_to_f32x2(vec2<u32>(entry) & INDEX_MASKS);
 }
 
-// End of the span that starts at column c of group g: the group's end, within the lane's columns.
-fn span_end(c: u32, col1: u32, g: u32) -> u32 {
+// End of the span of group g: the group's end, within the lane's columns (ending at col1).
+fn span_end(col1: u32, g: u32) -> u32 {
   return min(col1, (g + 1u) * shape.group_size);
 }
 

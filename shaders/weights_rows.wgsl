@@ -17,7 +17,7 @@ fn scaled_indices(entry: u32) -> vec2<f32> {
   return masked_to_f32x2(vec2<u32>(entry) & INDEX_MASKS) - SIGNED_BIAS;
 }
 
-fn span_end(c: u32, col1: u32, g: u32) -> u32 {
+fn span_end(col1: u32, g: u32) -> u32 {
   return col1;
 }
 
